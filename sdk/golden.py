@@ -1,0 +1,260 @@
+"""Integer golden simulator: the arithmetic contract every target must match bit for bit.
+
+For a batch of input images (bytes) it runs the integer network of `sdk.ir` layer by layer
+(DESIGN.md section 4):
+
+- operands: pixel bytes (`real` coding, first layer) or `kernel[t]` of the last spiking layer
+  (or of the input layer under `ttfs` coding) for inputs that spiked, 0 for silent ones;
+- weighted layers: `u_j = bias_j + sum_i weight_ji * v_i` (int64; asserted within the
+  accumulator bound M of `Network.info`);
+- spiking layers: `t_j = min{t in [0, T-1] : u_j >= theta[t]}`, NO_SPIKE = T when none;
+- max pool: the earliest spike time of each window; flatten: reshape;
+- output: `scores = u`, `class = first index of the maximum`.
+
+Spike counts are the neurons that fire per spiking layer; SOPs are, over every weighted layer fed
+by spikes, the input events times their structural fan-out (dense: n_out; conv: C_out times the
+output positions whose receptive field covers the input position).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+
+#: Samples simulated at once; bounds the im2col memory of convolution layers.
+CHUNK = 128
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """Everything the golden simulator computes for a batch of N samples.
+
+    `times[k]` is int32 [N, *out_shape] of `layer_names[k]`: every layer that produces spike
+    times (spiking layers and max pools, in order; flatten is a pure reshape and is left out);
+    NO_SPIKE = T. `input_times` is [N, C, H, W] under `ttfs` coding, else None.
+    """
+
+    layer_names: tuple[str, ...]
+    times: tuple[np.ndarray, ...]
+    input_times: np.ndarray | None
+    scores: np.ndarray          # int32 [N, n_out]
+    classes: np.ndarray         # int32 [N]
+    spike_counts: np.ndarray    # int32 [N, n_spiking_layers]
+    input_spikes: np.ndarray    # int32 [N], 0 under real coding
+    sops: np.ndarray            # int64 [N]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def as_images(net: Network, images: np.ndarray) -> np.ndarray:
+    """Check and reshape input bytes to uint8 [N, C, H, W] (accepts [N, C*H*W] too)."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"images: expected uint8 bytes, got {images.dtype}")
+    if images.ndim == 2 and images.shape[1] == net.n_inputs:
+        images = images.reshape((len(images), *net.input_shape))
+    if images.shape[1:] != tuple(net.input_shape):
+        raise ValueError(f"images: expected shape [N, {', '.join(map(str, net.input_shape))}] "
+                         f"or [N, {net.n_inputs}], got {list(images.shape)}")
+    return images
+
+
+def run(net: Network, images: np.ndarray) -> Trace:
+    """Simulate `net` on uint8 `images` ([N, C, H, W] or [N, C*H*W]); see the module doc."""
+    images = as_images(net, images)
+    parts = [_run_chunk(net, images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)]
+    if not parts:
+        parts = [_run_chunk(net, images)]
+    return Trace(
+        layer_names=parts[0].layer_names,
+        times=tuple(np.concatenate([p.times[k] for p in parts])
+                    for k in range(len(parts[0].times))),
+        input_times=(None if parts[0].input_times is None
+                     else np.concatenate([p.input_times for p in parts])),
+        **{key: np.concatenate([getattr(p, key) for p in parts])
+           for key in ("scores", "classes", "spike_counts", "input_spikes", "sops")},
+    )
+
+
+def operands(times: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """v = kernel[t] for t < T, 0 for NO_SPIKE (= T = len(kernel)); int64."""
+    T = len(kernel)
+    return np.where(times < T, kernel.astype(np.int64)[np.minimum(times, T - 1)], 0)
+
+
+def first_crossing(v_mem: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """t = min{t : v_mem >= theta[t]}, or T when v_mem stays below every threshold.
+
+    theta is non-increasing, so the crossed steps form a suffix of [0, T-1]; in the
+    non-decreasing -theta, t is the left insertion point of -v_mem.
+    """
+    return np.searchsorted(-theta.astype(np.int64), -v_mem, side="left").astype(np.int32)
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
+    """a @ b for int64 matrices whose every partial sum is bounded by `bound` < 2^31.
+
+    Computed with float64 BLAS: every product and partial sum is an integer of magnitude
+    <= bound < 2^53, so each float64 operation is exact in any summation order.
+    """
+    if bound >= 2**52:
+        raise ValueError("exact_matmul: bound too large for exact float64 accumulation")
+    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
+def _run_chunk(net: Network, images: np.ndarray) -> Trace:
+    n = len(images)
+    input_times = None if net.input_coding == "real" else net.input_times[images]
+    # spike_times is None while the operands are still pixel bytes (real coding)
+    spike_times, kernel = input_times, net.input_kernel
+    v = images.astype(np.int64) if input_times is None else operands(input_times, kernel)
+    names, all_times, counts = [], [], []
+    sops = np.zeros(n, dtype=np.int64)
+    for layer, info in zip(net.layers, net.info):
+        if isinstance(layer, WEIGHTED):
+            if spike_times is not None:
+                events = (spike_times < net.T).reshape(n, -1).astype(np.int64)
+                sops += events @ _fan_out(layer, info.in_shape).reshape(-1)
+            u = _integrate(layer, v, info.acc_bound)
+            if np.abs(u).max(initial=0) > info.acc_bound:
+                raise AssertionError(f"{layer.name}: accumulator left its bound {info.acc_bound}")
+        if isinstance(layer, Output):
+            break
+        if isinstance(layer, Flatten):
+            v = v.reshape(n, -1)
+            spike_times = None if spike_times is None else spike_times.reshape(n, -1)
+            continue
+        if isinstance(layer, SPIKING):
+            spike_times, kernel = first_crossing(u, layer.theta), layer.kernel
+            counts.append((spike_times < net.T).reshape(n, -1).sum(axis=1))
+        else:
+            spike_times = _pool_min(spike_times, layer.size)
+        v = operands(spike_times, kernel)
+        names.append(layer.name)
+        all_times.append(spike_times.astype(np.int32))
+    input_spikes = (np.zeros(n, dtype=np.int32) if input_times is None
+                    else (input_times < net.T).reshape(n, -1).sum(axis=1).astype(np.int32))
+    return Trace(
+        layer_names=tuple(names),
+        times=tuple(all_times),
+        input_times=None if input_times is None else input_times.astype(np.int32),
+        scores=u.astype(np.int32),
+        classes=np.argmax(u, axis=1).astype(np.int32),
+        spike_counts=np.stack(counts, axis=1).astype(np.int32) if counts
+        else np.zeros((n, 0), dtype=np.int32),
+        input_spikes=input_spikes,
+        sops=sops,
+    )
+
+
+def _integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.ndarray:
+    """Membrane potentials u (int64) of a weighted layer for operands v [N, *in_shape]."""
+    n = len(v)
+    weight = layer.weight.astype(np.int64)
+    if isinstance(layer, Conv2d):
+        cols = _im2col(v, weight.shape[2], layer.stride, layer.padding)  # [N, H', W', C*K*K]
+        u = exact_matmul(cols, weight.reshape(weight.shape[0], -1).T, bound)
+        return np.moveaxis(u, -1, 1) + layer.bias[None, :, None, None]
+    return exact_matmul(v.reshape(n, -1), weight.T, bound) + layer.bias[None, :]
+
+
+def _im2col(v: np.ndarray, k: int, stride: int, padding: int) -> np.ndarray:
+    """[N, C, H, W] -> [N, H', W', C*k*k], patches in (c, dy, dx) order, zero padded."""
+    padded = np.pad(v, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]               # [N, C, H', W', k, k]
+    n, c, h, w = windows.shape[:4]
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, h, w, c * k * k)
+
+
+def _pool_min(times: np.ndarray, size: int) -> np.ndarray:
+    """Earliest spike per size x size window (stride = size; a partial border is dropped)."""
+    n, c, h, w = times.shape
+    h2, w2 = h // size, w // size
+    cropped = times[:, :, :h2 * size, :w2 * size]
+    return cropped.reshape(n, c, h2, size, w2, size).min(axis=(3, 5))
+
+
+def _fan_out(layer: Dense | Conv2d | Output, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Synapses each input position drives (the SOPs of one spike there), shape in_shape."""
+    if not isinstance(layer, Conv2d):
+        return np.full(in_shape, layer.weight.shape[0], dtype=np.int64)
+    c_out, c_in, k, _ = layer.weight.shape
+
+    def covered(size: int) -> np.ndarray:
+        # count[i] = #{(o, d) : o*stride + d - padding = i, 0 <= d < k, o an output index}
+        n_out = (size + 2 * layer.padding - k) // layer.stride + 1
+        count = np.zeros(size, dtype=np.int64)
+        for o in range(n_out):
+            lo = o * layer.stride - layer.padding
+            count[max(lo, 0):min(lo + k, size)] += 1
+        return count
+
+    spatial = np.outer(covered(in_shape[1]), covered(in_shape[2]))
+    return np.broadcast_to(c_out * spatial, in_shape).copy()
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first place two traces differ: layer (in network order), then sample, then neuron."""
+
+    layer: str
+    sample: int
+    neuron: int
+    index: tuple[int, ...]
+    expected: int
+    got: int
+
+    def __str__(self) -> str:
+        what = "score" if self.layer in ("scores", "classes") else "spike time"
+        return (f"first divergence at layer '{self.layer}', sample {self.sample}, neuron "
+                f"{self.neuron} (index {self.index}): expected {what} {self.expected}, "
+                f"got {self.got}")
+
+
+def first_divergence(expected: Trace, got: Trace) -> Divergence | None:
+    """Name the first layer, sample and neuron where `got` differs from `expected`, or None.
+
+    Layers are compared in network order (input spikes, each layer's spike times, then the
+    output scores and classes), so the reported place is the earliest cause.
+    """
+    pairs = []
+    if expected.input_times is not None and got.input_times is not None:
+        pairs.append(("input", expected.input_times, got.input_times))
+    pairs += list(zip(expected.layer_names, expected.times, got.times))
+    pairs += [("scores", expected.scores, got.scores), ("classes", expected.classes,
+                                                       got.classes)]
+    for name, a, b in pairs:
+        a2 = np.asarray(a).reshape(len(a), -1)
+        b2 = np.asarray(b).reshape(len(b), -1)
+        if a2.shape != b2.shape:
+            raise ValueError(f"first_divergence: layer '{name}' has shape {a2.shape} in one "
+                             f"trace and {b2.shape} in the other")
+        diff = np.argwhere(a2 != b2)
+        if len(diff):
+            sample, neuron = (int(x) for x in diff[0])
+            index = tuple(int(x) for x in np.unravel_index(neuron, np.asarray(a).shape[1:]))
+            return Divergence(name, sample, neuron, index, int(a2[sample, neuron]),
+                              int(b2[sample, neuron]))
+    return None
+
+
+def format_trace(net: Network, trace: Trace, sample: int = 0) -> str:
+    """One sample's spike times per layer as readable text (fired neurons only)."""
+    lines = [f"# golden trace of '{net.name}' sample {sample} (T = {net.T}, "
+             f"NO_SPIKE = {net.T}, hash {net.content_hash})"]
+    named = list(zip(trace.layer_names, trace.times))
+    if trace.input_times is not None:
+        named.insert(0, ("input", trace.input_times))
+    for name, times in named:
+        t = times[sample].reshape(-1)
+        fired = np.flatnonzero(t < net.T)
+        lines.append(f"{name}: shape {list(times.shape[1:])}, {len(fired)} spikes")
+        lines.extend(f"  {j:6d} t={int(t[j])}" for j in fired)
+    lines.append("scores: " + " ".join(str(int(s)) for s in trace.scores[sample]))
+    lines.append(f"class: {int(trace.classes[sample])}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,576 @@
+"""Integer IR of a TTFS network and its file format `model.ttfs` (DESIGN.md section 4).
+
+The IR is what every target reproduces bit for bit. It holds only integers (int32 arrays):
+
+- a spiking layer (`Dense`, `Conv2d`) has `weight`, `bias`, a threshold table `theta[T]`
+  (non-increasing, >= 1) and the kernel table `kernel[T]` that gives the operand of its spikes;
+- `MaxPool2d` and `Flatten` move spike times; `Output` integrates and does not fire.
+
+Run time semantics (see `sdk.golden`): `u_j = bias_j + sum_i weight_ji * v_i` over the input
+events `(i, v_i)`, `t_j = min{t in [0, T-1] : u_j >= theta[t]}` or NO_SPIKE = T. The operand
+`v_i` is the pixel byte for the first layer under `real` input coding, and otherwise
+`kernel[t_i]` of the last spiking layer (or of the input layer) before the receiving layer.
+
+`model.ttfs` is a zip of `.npy` arrays plus `manifest.json`; it is read with numpy alone
+(`allow_pickle=False`) and every violation raises `TTFSFormatError` naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import keyword
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from sdk import __version__, npzip
+
+FORMAT_NAME = "ttfs-ir"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+#: Accumulators, biases and thresholds are int32 on every target: M + 1 must fit.
+ACC_LIMIT = 2**31 - 1
+MAX_FILE_BYTES = 256 * 2**20
+MAX_ENTRIES = 4096
+INPUT_CODINGS = ("real", "ttfs")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: Names that are reserved words in C or (System)Verilog and so cannot be used for symbols.
+RESERVED = frozenset(keyword.kwlist) | frozenset(
+    """auto break case char const continue default do double else enum extern float for goto
+    if inline int long register restrict return short signed sizeof static struct switch typedef
+    union unsigned void volatile while always always_comb always_ff assign begin end endmodule
+    function input output inout logic module parameter localparam reg wire integer generate
+    genvar initial posedge negedge signed task bit byte""".split()
+)
+
+
+class TTFSFormatError(ValueError):
+    """An IR or `model.ttfs` file violates the format; the message names the field."""
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Return `name` if it is a valid C and Verilog identifier, else raise TTFSFormatError."""
+    if not isinstance(name, str) or not _IDENT.match(name) or len(name) > 64:
+        raise TTFSFormatError(f"{what}: {name!r} is not an identifier (letters, digits, '_'; "
+                              "not starting with a digit; at most 64 characters)")
+    if name.lower() in RESERVED or name.startswith("ttfs_"):
+        raise TTFSFormatError(f"{what}: {name!r} is a reserved word or prefix")
+    return name
+
+
+def _int_array(value: np.ndarray, what: str, ndim: int) -> None:
+    if not isinstance(value, np.ndarray) or value.dtype != np.int32:
+        got = getattr(value, "dtype", type(value).__name__)
+        raise TTFSFormatError(f"{what}: expected an int32 array, got {got}")
+    if value.ndim != ndim:
+        raise TTFSFormatError(f"{what}: expected {ndim} dimensions, got shape {value.shape}")
+
+
+def _positive_shape(shape: tuple, what: str) -> tuple[int, ...]:
+    if not isinstance(shape, tuple) or not shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise TTFSFormatError(f"{what}: expected a tuple of positive ints, got {shape!r}")
+    return shape
+
+
+def _check_tables(layer: "Dense | Conv2d") -> None:
+    _int_array(layer.theta, f"{layer.name}.theta", 1)
+    _int_array(layer.kernel, f"{layer.name}.kernel", 1)
+    if layer.theta.shape != layer.kernel.shape:
+        raise TTFSFormatError(f"{layer.name}: theta has shape {layer.theta.shape} but kernel "
+                              f"has shape {layer.kernel.shape}; both must be [T]")
+    if np.any(layer.theta < 1) or np.any(np.diff(layer.theta.astype(np.int64)) > 0):
+        raise TTFSFormatError(f"{layer.name}.theta: must be non-increasing and >= 1")
+    if np.any(layer.kernel < 0) or np.any(np.diff(layer.kernel.astype(np.int64)) > 0):
+        raise TTFSFormatError(f"{layer.name}.kernel: must be non-increasing and >= 0")
+
+
+def _check_weighted(layer: "Dense | Conv2d | Output", ndim: int) -> None:
+    check_identifier(layer.name, "layer name")
+    _int_array(layer.weight, f"{layer.name}.weight", ndim)
+    _int_array(layer.bias, f"{layer.name}.bias", 1)
+    if layer.bias.shape[0] != layer.weight.shape[0]:
+        raise TTFSFormatError(f"{layer.name}.bias: expected {layer.weight.shape[0]} entries "
+                              f"(one per output), got {layer.bias.shape[0]}")
+    if min(layer.weight.shape) < 1:
+        raise TTFSFormatError(f"{layer.name}.weight: empty shape {layer.weight.shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class Dense:
+    """Fully connected spiking layer: `weight` [n_out, n_in], `bias` [n_out], tables [T]."""
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    theta: np.ndarray
+    kernel: np.ndarray
+
+    kind = "dense"
+
+    def __post_init__(self) -> None:
+        _check_weighted(self, 2)
+        _check_tables(self)
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if in_shape != (self.weight.shape[1],):
+            raise TTFSFormatError(f"{self.name}: receives shape {in_shape}, but weight expects "
+                                  f"({self.weight.shape[1]},)")
+        return (self.weight.shape[0],)
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d:
+    """2-D convolution spiking layer: `weight` [C_out, C_in, K, K], zero padding, stride.
+
+    out[c, y, x] = bias[c] + sum_{c', dy, dx} weight[c, c', dy, dx] * in[c', y*s + dy - p,
+    x*s + dx - p] (positions outside the input are silent).
+    """
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    theta: np.ndarray
+    kernel: np.ndarray
+    stride: int = 1
+    padding: int = 0
+
+    kind = "conv2d"
+
+    def __post_init__(self) -> None:
+        _check_weighted(self, 4)
+        _check_tables(self)
+        if self.weight.shape[2] != self.weight.shape[3]:
+            raise TTFSFormatError(f"{self.name}.weight: kernel must be square, got "
+                                  f"{self.weight.shape[2:]}")
+        if not (isinstance(self.stride, int) and 1 <= self.stride <= 16):
+            raise TTFSFormatError(f"{self.name}.stride: expected an int in 1..16, "
+                                  f"got {self.stride!r}")
+        if not (isinstance(self.padding, int) and 0 <= self.padding < self.weight.shape[2]):
+            raise TTFSFormatError(f"{self.name}.padding: expected an int in "
+                                  f"0..{self.weight.shape[2] - 1}, got {self.padding!r}")
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        c_out, c_in, k, _ = self.weight.shape
+        if len(in_shape) != 3 or in_shape[0] != c_in:
+            raise TTFSFormatError(f"{self.name}: receives shape {in_shape}, but weight expects "
+                                  f"({c_in}, H, W)")
+        h, w = ((d + 2 * self.padding - k) // self.stride + 1 for d in in_shape[1:])
+        if h < 1 or w < 1:
+            raise TTFSFormatError(f"{self.name}: input {in_shape} is smaller than the kernel")
+        return (c_out, h, w)
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2d:
+    """Max pooling on spike times: earliest spike of each `size` x `size` window (stride = size)."""
+
+    name: str
+    size: int
+
+    kind = "maxpool2d"
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "layer name")
+        if not (isinstance(self.size, int) and 2 <= self.size <= 16):
+            raise TTFSFormatError(f"{self.name}.size: expected an int in 2..16, got {self.size!r}")
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(in_shape) != 3 or min(in_shape[1:]) < self.size:
+            raise TTFSFormatError(f"{self.name}: receives shape {in_shape}, expected (C, H, W) "
+                                  f"with H, W >= {self.size}")
+        return (in_shape[0], in_shape[1] // self.size, in_shape[2] // self.size)
+
+
+@dataclass(frozen=True, eq=False)
+class Flatten:
+    """(C, H, W) -> (C*H*W,) in C order; spike times pass unchanged."""
+
+    name: str
+
+    kind = "flatten"
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "layer name")
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (int(np.prod(in_shape)),)
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    """Non-firing output layer: scores = u = bias + weight @ operands; class = first argmax."""
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+
+    kind = "output"
+
+    def __post_init__(self) -> None:
+        _check_weighted(self, 2)
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if in_shape != (self.weight.shape[1],):
+            raise TTFSFormatError(f"{self.name}: receives shape {in_shape}, but weight expects "
+                                  f"({self.weight.shape[1]},)")
+        return (self.weight.shape[0],)
+
+
+Layer = Union[Dense, Conv2d, MaxPool2d, Flatten, Output]
+LAYER_KINDS = {cls.kind: cls for cls in (Dense, Conv2d, MaxPool2d, Flatten, Output)}
+SPIKING = (Dense, Conv2d)
+WEIGHTED = (Dense, Conv2d, Output)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """Derived facts about one layer in its network (computed once, never stored on disk).
+
+    `in_max` is the largest operand the layer can receive (255 for pixels, else the source
+    kernel's `kernel[0]`); `acc_bound` is M = max_j(|bias_j| + sum_i |weight_ji| * in_max) and
+    `acc_bits` the signed width that holds [-M, M + 1] (0 for layers without accumulator).
+    """
+
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    in_max: int
+    acc_bound: int
+    acc_bits: int
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A whole integer TTFS network; validated on construction (raises TTFSFormatError)."""
+
+    name: str
+    T: int
+    weight_bits: int
+    kernel_bits: int
+    input_shape: tuple[int, int, int]
+    input_coding: str
+    layers: tuple[Layer, ...]
+    input_times: np.ndarray | None = None
+    input_kernel: np.ndarray | None = None
+    reference: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, "model name")
+        if not (isinstance(self.T, int) and 2 <= self.T <= 4096):
+            raise TTFSFormatError(f"T: expected an int in 2..4096, got {self.T!r}")
+        for what in ("weight_bits", "kernel_bits"):
+            bits = getattr(self, what)
+            if not (isinstance(bits, int) and 2 <= bits <= 16):
+                raise TTFSFormatError(f"{what}: expected an int in 2..16, got {bits!r}")
+        _positive_shape(self.input_shape, "input_shape")
+        if len(self.input_shape) != 3:
+            raise TTFSFormatError(f"input_shape: expected (C, H, W), got {self.input_shape!r}")
+        if self.input_coding not in INPUT_CODINGS:
+            raise TTFSFormatError(f"input_coding: expected one of {INPUT_CODINGS}, "
+                                  f"got {self.input_coding!r}")
+        if self.input_coding == "ttfs":
+            self._check_input_tables()
+        elif self.input_times is not None or self.input_kernel is not None:
+            raise TTFSFormatError("input_times/input_kernel: only allowed with input_coding 'ttfs'")
+        if not isinstance(self.layers, tuple) or not self.layers:
+            raise TTFSFormatError("layers: expected a non-empty tuple")
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise TTFSFormatError(f"layers: names must be unique, got {names}")
+        if "input" in names:
+            raise TTFSFormatError("layers: the name 'input' is reserved for the input layer")
+        if not isinstance(self.layers[-1], Output) or any(
+            isinstance(layer, Output) for layer in self.layers[:-1]
+        ):
+            raise TTFSFormatError("layers: the last layer, and only the last, must be 'output'")
+        first_weighted = next(i for i, layer in enumerate(self.layers)
+                              if isinstance(layer, WEIGHTED))
+        if self.input_coding == "real" and any(
+            isinstance(layer, MaxPool2d) for layer in self.layers[:first_weighted]
+        ):
+            raise TTFSFormatError("layers: max pooling of raw pixels is not supported "
+                                  "(a maxpool2d must follow a spiking layer or ttfs input)")
+        k_max = 2**self.kernel_bits - 1
+        w_max = 2 ** (self.weight_bits - 1) - 1
+        for layer in self.layers:
+            if not isinstance(layer, tuple(LAYER_KINDS.values())):
+                raise TTFSFormatError(f"layers: unknown layer object {type(layer).__name__}")
+            if isinstance(layer, SPIKING):
+                if layer.theta.shape != (self.T,):
+                    raise TTFSFormatError(f"{layer.name}.theta: expected shape ({self.T},), "
+                                          f"got {layer.theta.shape}")
+                if int(layer.kernel.max()) > k_max:
+                    raise TTFSFormatError(f"{layer.name}.kernel: values exceed "
+                                          f"2^kernel_bits - 1 = {k_max}")
+            if isinstance(layer, WEIGHTED) and int(np.abs(layer.weight).max()) > w_max:
+                raise TTFSFormatError(f"{layer.name}.weight: |w| exceeds "
+                                      f"2^(weight_bits-1) - 1 = {w_max}")
+        self.info  # noqa: B018 -- derives shapes and accumulator bounds, raising on violations
+
+    def _check_input_tables(self) -> None:
+        if self.input_times is None or self.input_kernel is None:
+            raise TTFSFormatError("input_coding 'ttfs' needs input_times[256] and input_kernel[T]")
+        _int_array(self.input_times, "input.times", 1)
+        _int_array(self.input_kernel, "input.kernel", 1)
+        if self.input_times.shape != (256,):
+            raise TTFSFormatError(f"input.times: expected shape (256,), got "
+                                  f"{self.input_times.shape}")
+        if np.any(self.input_times < 0) or np.any(self.input_times > self.T):
+            raise TTFSFormatError(f"input.times: values must lie in 0..T = {self.T}")
+        if np.any(np.diff(self.input_times) > 0):
+            raise TTFSFormatError("input.times: brighter pixels must not spike later "
+                                  "(non-increasing table)")
+        if self.input_kernel.shape != (self.T,):
+            raise TTFSFormatError(f"input.kernel: expected shape ({self.T},), got "
+                                  f"{self.input_kernel.shape}")
+        if (np.any(self.input_kernel < 0) or np.any(np.diff(self.input_kernel) > 0)
+                or int(self.input_kernel.max()) > 2**self.kernel_bits - 1):
+            raise TTFSFormatError("input.kernel: must be non-increasing, in 0..2^kernel_bits - 1")
+
+    @cached_property
+    def info(self) -> tuple[LayerInfo, ...]:
+        """Per layer: shapes, largest operand, accumulator bound M and width (see LayerInfo)."""
+        shape: tuple[int, ...] = tuple(self.input_shape)
+        in_max = 255 if self.input_coding == "real" else int(self.input_kernel[0])
+        infos = []
+        for layer in self.layers:
+            out_shape = layer.out_shape(shape)
+            bound, bits = 0, 0
+            if isinstance(layer, WEIGHTED):
+                w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1)
+                bound = int((np.abs(layer.bias.astype(np.int64)) + w.sum(axis=1) * in_max).max())
+                if bound + 1 > ACC_LIMIT:
+                    raise TTFSFormatError(
+                        f"{layer.name}: accumulator bound M = {bound} needs more than 32 bits "
+                        f"(M + 1 must be <= 2^31 - 1); use fewer weight or kernel bits")
+                bits = (bound + 1).bit_length() + 1
+            infos.append(LayerInfo(shape, out_shape, in_max, bound, bits))
+            if isinstance(layer, SPIKING):
+                in_max = int(layer.kernel[0])
+            shape = out_shape
+        return tuple(infos)
+
+    @property
+    def no_spike(self) -> int:
+        """The spike-time code of a silent neuron (= T)."""
+        return self.T
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.layers[-1].weight.shape[0])
+
+    @property
+    def spiking_layers(self) -> tuple[Dense | Conv2d, ...]:
+        return tuple(layer for layer in self.layers if isinstance(layer, SPIKING))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array of the network by its file name stem (`<layer>.<field>`)."""
+        out: dict[str, np.ndarray] = {}
+        if self.input_coding == "ttfs":
+            out["input.times"] = self.input_times
+            out["input.kernel"] = self.input_kernel
+        for layer in self.layers:
+            for fld in _ARRAY_FIELDS[layer.kind]:
+                out[f"{layer.name}.{fld}"] = getattr(layer, fld)
+        return out
+
+    def manifest(self) -> dict:
+        """The JSON manifest (without hash): everything but the arrays."""
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "generator": f"ttfs-sdk {__version__}",
+            "name": self.name,
+            "T": self.T,
+            "weight_bits": self.weight_bits,
+            "kernel_bits": self.kernel_bits,
+            "input": {"shape": list(self.input_shape), "coding": self.input_coding},
+            "layers": [_layer_params(layer) for layer in self.layers],
+            "accumulators": {
+                layer.name: {"bound": info.acc_bound, "bits": info.acc_bits}
+                for layer, info in zip(self.layers, self.info) if isinstance(layer, WEIGHTED)
+            },
+            "reference": self.reference,
+        }
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 over the canonical manifest and every array's name, dtype, shape and bytes."""
+        digest = hashlib.sha256()
+        manifest = self.manifest()
+        manifest.pop("generator")
+        digest.update(json.dumps(manifest, sort_keys=True).encode())
+        for key, array in sorted(self.arrays().items()):
+            digest.update(f"{key}|{array.dtype.str}|{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return "sha256:" + digest.hexdigest()
+
+
+_ARRAY_FIELDS = {
+    "dense": ("weight", "bias", "theta", "kernel"),
+    "conv2d": ("weight", "bias", "theta", "kernel"),
+    "maxpool2d": (),
+    "flatten": (),
+    "output": ("weight", "bias"),
+}
+_SCALAR_FIELDS = {"dense": (), "conv2d": ("stride", "padding"), "maxpool2d": ("size",),
+                  "flatten": (), "output": ()}
+
+
+def _layer_params(layer: Layer) -> dict:
+    params = {"kind": layer.kind, "name": layer.name}
+    params.update({fld: getattr(layer, fld) for fld in _SCALAR_FIELDS[layer.kind]})
+    return params
+
+
+def save(net: Network, path: str | Path) -> str:
+    """Write `net` to `path` as `model.ttfs` (deterministic bytes, atomic); returns its hash."""
+    manifest = net.manifest()
+    manifest["hash"] = net.content_hash
+    members = {f"{key}.npy": npzip.npy_bytes(array) for key, array in net.arrays().items()}
+    members[MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+    npzip.write(path, members)
+    return net.content_hash
+
+
+def load(path: str | Path) -> Network:
+    """Read and validate a `model.ttfs` file; every problem raises TTFSFormatError naming it."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise TTFSFormatError(f"{path}: cannot read ({exc.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise TTFSFormatError(f"{path}: {size} bytes is larger than the limit {MAX_FILE_BYTES}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _load_zip(zf, path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
+            NotImplementedError, RuntimeError) as exc:
+        raise TTFSFormatError(f"{path}: not a valid model.ttfs zip ({exc})") from None
+    except TTFSFormatError as exc:
+        raise TTFSFormatError(f"{path}: {exc}") from None
+
+
+def _load_zip(zf: zipfile.ZipFile, path: Path) -> Network:
+    entries = zf.infolist()
+    if len(entries) > MAX_ENTRIES:
+        raise TTFSFormatError(f"{len(entries)} entries, more than the limit {MAX_ENTRIES}")
+    if sum(e.file_size for e in entries) > MAX_FILE_BYTES:
+        raise TTFSFormatError(f"uncompressed size exceeds the limit {MAX_FILE_BYTES} bytes")
+    names = {e.filename for e in entries}
+    if MANIFEST not in names:
+        raise TTFSFormatError(f"{MANIFEST} is missing")
+    manifest = _read_manifest(zf.read(MANIFEST))
+    expected = _expected_arrays(manifest)
+    found = names - {MANIFEST}
+    if found != {f"{key}.npy" for key in expected}:
+        missing = sorted({f"{key}.npy" for key in expected} - found)
+        extra = sorted(found - {f"{key}.npy" for key in expected})
+        raise TTFSFormatError(f"arrays do not match the manifest: missing {missing}, "
+                              f"extra {extra}")
+    arrays = {key: _read_array(zf.read(f"{key}.npy"), key) for key in expected}
+    net = _build(manifest, arrays)
+    if manifest.get("hash") != net.content_hash:
+        raise TTFSFormatError(f"hash: the content hash {net.content_hash} does not match the "
+                              f"manifest's {manifest.get('hash')!r} (file modified or corrupt)")
+    return net
+
+
+def _read_manifest(raw: bytes) -> dict:
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TTFSFormatError(f"{MANIFEST}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise TTFSFormatError(f"{MANIFEST}: expected a JSON object")
+    if manifest.get("format") != FORMAT_NAME:
+        raise TTFSFormatError(f"{MANIFEST}: 'format' must be {FORMAT_NAME!r}, "
+                              f"got {manifest.get('format')!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise TTFSFormatError(f"{MANIFEST}: format_version {manifest.get('format_version')!r} "
+                              f"is not supported (this reader knows {FORMAT_VERSION})")
+    return manifest
+
+
+def _field(mapping: dict, key: str, kind: type | tuple, where: str):
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TTFSFormatError(f"{MANIFEST}: {where}{key!r} missing or not of type "
+                              f"{getattr(kind, '__name__', kind)}")
+    return value
+
+
+def _manifest_layers(manifest: dict) -> list[dict]:
+    layers = _field(manifest, "layers", list, "")
+    for i, params in enumerate(layers):
+        kind = _field(params, "kind", str, f"layers[{i}].")
+        if kind not in LAYER_KINDS:
+            raise TTFSFormatError(f"{MANIFEST}: layers[{i}].kind {kind!r} is not one of "
+                                  f"{sorted(LAYER_KINDS)}")
+        check_identifier(_field(params, "name", str, f"layers[{i}]."), f"layers[{i}].name")
+        extra = set(params) - {"kind", "name", *_SCALAR_FIELDS[kind]}
+        if extra:
+            raise TTFSFormatError(f"{MANIFEST}: layers[{i}] has unknown keys {sorted(extra)}")
+    return layers
+
+
+def _expected_arrays(manifest: dict) -> list[str]:
+    coding = _field(_field(manifest, "input", dict, ""), "coding", str, "input.")
+    keys = ["input.times", "input.kernel"] if coding == "ttfs" else []
+    for params in _manifest_layers(manifest):
+        keys += [f"{params['name']}.{fld}" for fld in _ARRAY_FIELDS[params["kind"]]]
+    if len(set(keys)) != len(keys):
+        raise TTFSFormatError(f"{MANIFEST}: layer names must be unique")
+    return keys
+
+
+def _read_array(raw: bytes, key: str) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise TTFSFormatError(f"{key}.npy: not a valid .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        raise TTFSFormatError(f"{key}.npy: expected one array")
+    return array
+
+
+def _build(manifest: dict, arrays: dict[str, np.ndarray]) -> Network:
+    layers = []
+    for i, params in enumerate(manifest["layers"]):
+        cls = LAYER_KINDS[params["kind"]]
+        kwargs = {fld: _field(params, fld, int, f"layers[{i}].")
+                  for fld in _SCALAR_FIELDS[params["kind"]]}
+        kwargs.update({fld: arrays[f"{params['name']}.{fld}"]
+                       for fld in _ARRAY_FIELDS[params["kind"]]})
+        layers.append(cls(name=params["name"], **kwargs))
+    inp = manifest["input"]
+    shape = _field(inp, "shape", list, "input.")
+    reference = manifest.get("reference", {})
+    if not isinstance(reference, dict):
+        raise TTFSFormatError(f"{MANIFEST}: 'reference' must be an object")
+    return Network(
+        name=_field(manifest, "name", str, ""),
+        T=_field(manifest, "T", int, ""),
+        weight_bits=_field(manifest, "weight_bits", int, ""),
+        kernel_bits=_field(manifest, "kernel_bits", int, ""),
+        input_shape=tuple(shape),
+        input_coding=inp["coding"],
+        layers=tuple(layers),
+        input_times=arrays.get("input.times"),
+        input_kernel=arrays.get("input.kernel"),
+        reference=reference,
+    )

@@ -1,0 +1,110 @@
+"""Seeded random integer networks that exercise the corners of the integer contract.
+
+Targets are tested on these besides trained models: they hit saturation (spikes at t = 0), dead
+zones, all-silent layers, extreme weights (+-(2^(weight_bits-1) - 1)) and accumulators near
+their bound. Every network is a valid `sdk.ir.Network`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+
+#: Shapes of the random networks by name.
+PLANS = {
+    # input (C, H, W), then layers: ("dense", n) | ("conv", c_out, k, stride, pad) | ("pool", s)
+    "mlp": ((1, 4, 4), (("dense", 12), ("dense", 8), ("output", 5))),
+    "cnn": ((2, 6, 6), (("conv", 3, 3, 1, 1), ("pool", 2), ("conv", 4, 2, 1, 0), ("dense", 6),
+                        ("output", 4))),
+    "strided": ((1, 7, 7), (("conv", 2, 3, 2, 1), ("dense", 5), ("output", 3))),
+}
+MODES = ("typical", "saturate", "silent", "extreme")
+
+
+def kernel_table(T: int, tau: float, kernel_bits: int) -> np.ndarray:
+    """K[t] = round_half_up(K_MAX * exp(-t / tau)), the kernel table of DESIGN.md section 4."""
+    k_max = 2**kernel_bits - 1
+    return np.floor(k_max * np.exp(-np.arange(T) / tau) + 0.5).astype(np.int32)
+
+
+def _theta(T: int, scale: float, tau: float) -> np.ndarray:
+    """A non-increasing threshold table from `scale` down by the factor exp(-1/tau) per step."""
+    theta = np.ceil(scale * np.exp(-np.arange(T) / tau)).astype(np.int64)
+    return np.clip(theta, 1, 2**31 - 2).astype(np.int32)
+
+
+def random_network(seed: int, *, plan: str = "mlp", mode: str = "typical", T: int = 8,
+                   weight_bits: int = 8, kernel_bits: int = 8, input_coding: str = "real",
+                   name: str = "rnd") -> Network:
+    """A random network of shape `plan` whose thresholds are set by `mode`:
+
+    - typical: thresholds around the membrane's spread (a mix of early, late and no spikes);
+    - saturate: thresholds far below the membranes (most neurons fire at t = 0);
+    - silent: thresholds above every reachable membrane (whole layers stay silent);
+    - extreme: weights only +-w_max, thresholds near the accumulator bound.
+    """
+    if plan not in PLANS or mode not in MODES:
+        raise ValueError(f"plan must be one of {sorted(PLANS)}, mode one of {MODES}")
+    rng = np.random.default_rng(seed)
+    input_shape, steps = PLANS[plan]
+    w_max = 2 ** (weight_bits - 1) - 1
+    tau = float(rng.uniform(1.0, T / 2))
+    input_times = input_kernel = None
+    in_max = 255
+    if input_coding == "ttfs":
+        input_kernel = kernel_table(T, float(rng.uniform(1.0, T / 2)), kernel_bits)
+        input_times = np.minimum(T, np.floor((255 - np.arange(256)) * (T + 1) / 256)
+                                 ).astype(np.int32)
+        in_max = int(input_kernel[0])
+    layers, shape = [], input_shape
+    for i, step in enumerate(steps):
+        kind = step[0]
+        if kind == "pool":
+            layers.append(MaxPool2d(f"pool{i}", step[1]))
+        elif kind in ("dense", "output") and len(shape) == 3:
+            layers.append(Flatten(f"flat{i}"))
+            shape = (int(np.prod(shape)),)
+        if kind == "pool":
+            shape = layers[-1].out_shape(shape)
+            continue
+        fan_in = int(np.prod(shape)) if kind != "conv" else shape[0] * step[2] ** 2
+        w_shape = (step[1], fan_in) if kind != "conv" else (step[1], shape[0], step[2], step[2])
+        if mode == "extreme":
+            weight = (rng.choice([-1, 1], size=w_shape) * w_max).astype(np.int32)
+        else:
+            weight = rng.integers(-w_max, w_max + 1, size=w_shape).astype(np.int32)
+        spread = w_max * in_max * np.sqrt(fan_in) / 2  # about the membranes' spread
+        bias = rng.integers(-int(spread / 4), int(spread / 4) + 1, size=step[1]).astype(np.int32)
+        if kind == "output":
+            layers.append(Output(f"out{i}", weight, bias))
+            break
+        bound = int((np.abs(bias).astype(np.int64) + np.abs(weight.astype(np.int64)).reshape(
+            step[1], -1).sum(1) * in_max).max())
+        if mode == "silent":
+            theta = np.full(T, bound + 1, dtype=np.int32)
+        else:
+            theta = _theta(T, {"typical": spread, "saturate": spread / 64, "extreme": bound}[mode],
+                           tau)
+        kernel = kernel_table(T, tau, kernel_bits)
+        if kind == "dense":
+            layer = Dense(f"fc{i}", weight, bias, theta, kernel)
+        else:
+            layer = Conv2d(f"conv{i}", weight, bias, theta, kernel, stride=step[3],
+                           padding=step[4])
+        layers.append(layer)
+        shape = layer.out_shape(shape)
+        in_max = int(kernel[0])
+    return Network(name=name, T=T, weight_bits=weight_bits, kernel_bits=kernel_bits,
+                   input_shape=input_shape, input_coding=input_coding, layers=tuple(layers),
+                   input_times=input_times, input_kernel=input_kernel)
+
+
+def random_images(seed: int, net: Network, n: int) -> np.ndarray:
+    """n random uint8 images for `net`, plus the all-0 and all-255 corner cases first."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, net.n_inputs), dtype=np.uint8)
+    sparse = rng.random((n, net.n_inputs)) < 0.5
+    images[n // 2:][sparse[n // 2:]] = 0  # half of them sparse, like real images
+    corners = np.stack([np.zeros(net.n_inputs, np.uint8), np.full(net.n_inputs, 255, np.uint8)])
+    return np.concatenate([corners, images])
