@@ -18,6 +18,7 @@ output positions whose receptive field covers the input position).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,7 +118,7 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
     for layer, info in zip(net.layers, net.info):
         if isinstance(layer, WEIGHTED):
             if spike_times is not None:
-                events = (spike_times < net.T).reshape(n, -1).astype(np.int64)
+                events = _flat(spike_times < net.T).astype(np.int64)
                 sops += events @ _fan_out(layer, info.in_shape).reshape(-1)
             u = _integrate(layer, v, info.acc_bound)
             if np.abs(u).max(initial=0) > info.acc_bound:
@@ -125,19 +126,19 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
         if isinstance(layer, Output):
             break
         if isinstance(layer, Flatten):
-            v = v.reshape(n, -1)
-            spike_times = None if spike_times is None else spike_times.reshape(n, -1)
+            v = _flat(v)
+            spike_times = None if spike_times is None else _flat(spike_times)
             continue
         if isinstance(layer, SPIKING):
             spike_times, kernel = first_crossing(u, layer.theta), layer.kernel
-            counts.append((spike_times < net.T).reshape(n, -1).sum(axis=1))
+            counts.append(_flat(spike_times < net.T).sum(axis=1))
         else:
             spike_times = _pool_min(spike_times, layer.size)
         v = operands(spike_times, kernel)
         names.append(layer.name)
         all_times.append(spike_times.astype(np.int32))
     input_spikes = (np.zeros(n, dtype=np.int32) if input_times is None
-                    else (input_times < net.T).reshape(n, -1).sum(axis=1).astype(np.int32))
+                    else _flat(input_times < net.T).sum(axis=1).astype(np.int32))
     return Trace(
         layer_names=tuple(names),
         times=tuple(all_times),
@@ -151,15 +152,19 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
     )
 
 
+def _flat(a: np.ndarray) -> np.ndarray:
+    """[N, ...] -> [N, prod(...)] (also for N = 0, where reshape(N, -1) is ambiguous)."""
+    return a.reshape(len(a), math.prod(a.shape[1:]))
+
+
 def _integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.ndarray:
     """Membrane potentials u (int64) of a weighted layer for operands v [N, *in_shape]."""
-    n = len(v)
     weight = layer.weight.astype(np.int64)
     if isinstance(layer, Conv2d):
         cols = _im2col(v, weight.shape[2], layer.stride, layer.padding)  # [N, H', W', C*K*K]
         u = exact_matmul(cols, weight.reshape(weight.shape[0], -1).T, bound)
         return np.moveaxis(u, -1, 1) + layer.bias[None, :, None, None]
-    return exact_matmul(v.reshape(n, -1), weight.T, bound) + layer.bias[None, :]
+    return exact_matmul(_flat(v), weight.T, bound) + layer.bias[None, :]
 
 
 def _im2col(v: np.ndarray, k: int, stride: int, padding: int) -> np.ndarray:
@@ -210,7 +215,7 @@ class Divergence:
     got: int
 
     def __str__(self) -> str:
-        what = "score" if self.layer in ("scores", "classes") else "spike time"
+        what = {"scores": "score", "classes": "class"}.get(self.layer, "spike time")
         return (f"first divergence at layer '{self.layer}', sample {self.sample}, neuron "
                 f"{self.neuron} (index {self.index}): expected {what} {self.expected}, "
                 f"got {self.got}")
@@ -222,15 +227,19 @@ def first_divergence(expected: Trace, got: Trace) -> Divergence | None:
     Layers are compared in network order (input spikes, each layer's spike times, then the
     output scores and classes), so the reported place is the earliest cause.
     """
+    if expected.layer_names != got.layer_names or (
+            (expected.input_times is None) != (got.input_times is None)):
+        raise ValueError(f"first_divergence: the traces have different layers "
+                         f"({list(expected.layer_names)} and {list(got.layer_names)}, "
+                         "with or without input spikes)")
     pairs = []
-    if expected.input_times is not None and got.input_times is not None:
+    if expected.input_times is not None:
         pairs.append(("input", expected.input_times, got.input_times))
     pairs += list(zip(expected.layer_names, expected.times, got.times))
     pairs += [("scores", expected.scores, got.scores), ("classes", expected.classes,
                                                        got.classes)]
     for name, a, b in pairs:
-        a2 = np.asarray(a).reshape(len(a), -1)
-        b2 = np.asarray(b).reshape(len(b), -1)
+        a2, b2 = _flat(np.asarray(a)), _flat(np.asarray(b))
         if a2.shape != b2.shape:
             raise ValueError(f"first_divergence: layer '{name}' has shape {a2.shape} in one "
                              f"trace and {b2.shape} in the other")

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import keyword
+import math
 import re
 import zipfile
 import zlib
@@ -64,6 +65,21 @@ def check_identifier(name: str, what: str) -> str:
     if name.lower() in RESERVED or name.startswith("ttfs_"):
         raise TTFSFormatError(f"{what}: {name!r} is a reserved word or prefix")
     return name
+
+
+def _is_int(value: object) -> bool:
+    """True for a Python int that is not a bool (JSON true would otherwise pass as 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def accumulator_bound(weight: np.ndarray, bias: np.ndarray, in_max: int) -> int:
+    """M = max_j(|bias_j| + in_max * sum_i |weight_ji|) of a weighted layer (int64, exact).
+
+    `weight` is [n_out, ...] and `bias` [n_out]; both must fit int32 (|values| < 2^31).
+    """
+    w = np.abs(np.asarray(weight, dtype=np.int64)).reshape(len(weight), -1)
+    b = np.abs(np.asarray(bias, dtype=np.int64))
+    return int((b + w.sum(axis=1) * int(in_max)).max())
 
 
 def _int_array(value: np.ndarray, what: str, ndim: int) -> None:
@@ -152,10 +168,10 @@ class Conv2d:
         if self.weight.shape[2] != self.weight.shape[3]:
             raise TTFSFormatError(f"{self.name}.weight: kernel must be square, got "
                                   f"{self.weight.shape[2:]}")
-        if not (isinstance(self.stride, int) and 1 <= self.stride <= 16):
+        if not (_is_int(self.stride) and 1 <= self.stride <= 16):
             raise TTFSFormatError(f"{self.name}.stride: expected an int in 1..16, "
                                   f"got {self.stride!r}")
-        if not (isinstance(self.padding, int) and 0 <= self.padding < self.weight.shape[2]):
+        if not (_is_int(self.padding) and 0 <= self.padding < self.weight.shape[2]):
             raise TTFSFormatError(f"{self.name}.padding: expected an int in "
                                   f"0..{self.weight.shape[2] - 1}, got {self.padding!r}")
 
@@ -181,7 +197,7 @@ class MaxPool2d:
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "layer name")
-        if not (isinstance(self.size, int) and 2 <= self.size <= 16):
+        if not (_is_int(self.size) and 2 <= self.size <= 16):
             raise TTFSFormatError(f"{self.name}.size: expected an int in 2..16, got {self.size!r}")
 
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -203,7 +219,7 @@ class Flatten:
         check_identifier(self.name, "layer name")
 
     def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return (int(np.prod(in_shape)),)
+        return (math.prod(in_shape),)
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,11 +281,11 @@ class Network:
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "model name")
-        if not (isinstance(self.T, int) and 2 <= self.T <= 4096):
+        if not (_is_int(self.T) and 2 <= self.T <= 4096):
             raise TTFSFormatError(f"T: expected an int in 2..4096, got {self.T!r}")
         for what in ("weight_bits", "kernel_bits"):
             bits = getattr(self, what)
-            if not (isinstance(bits, int) and 2 <= bits <= 16):
+            if not (_is_int(bits) and 2 <= bits <= 16):
                 raise TTFSFormatError(f"{what}: expected an int in 2..16, got {bits!r}")
         _positive_shape(self.input_shape, "input_shape")
         if len(self.input_shape) != 3:
@@ -283,6 +299,9 @@ class Network:
             raise TTFSFormatError("input_times/input_kernel: only allowed with input_coding 'ttfs'")
         if not isinstance(self.layers, tuple) or not self.layers:
             raise TTFSFormatError("layers: expected a non-empty tuple")
+        for layer in self.layers:
+            if not isinstance(layer, tuple(LAYER_KINDS.values())):
+                raise TTFSFormatError(f"layers: unknown layer object {type(layer).__name__}")
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise TTFSFormatError(f"layers: names must be unique, got {names}")
@@ -302,8 +321,6 @@ class Network:
         k_max = 2**self.kernel_bits - 1
         w_max = 2 ** (self.weight_bits - 1) - 1
         for layer in self.layers:
-            if not isinstance(layer, tuple(LAYER_KINDS.values())):
-                raise TTFSFormatError(f"layers: unknown layer object {type(layer).__name__}")
             if isinstance(layer, SPIKING):
                 if layer.theta.shape != (self.T,):
                     raise TTFSFormatError(f"{layer.name}.theta: expected shape ({self.T},), "
@@ -311,7 +328,9 @@ class Network:
                 if int(layer.kernel.max()) > k_max:
                     raise TTFSFormatError(f"{layer.name}.kernel: values exceed "
                                           f"2^kernel_bits - 1 = {k_max}")
-            if isinstance(layer, WEIGHTED) and int(np.abs(layer.weight).max()) > w_max:
+            # int64 first: np.abs of the int32 minimum -2^31 overflows to itself
+            if isinstance(layer, WEIGHTED) and int(np.abs(layer.weight.astype(np.int64)).max()
+                                                   ) > w_max:
                 raise TTFSFormatError(f"{layer.name}.weight: |w| exceeds "
                                       f"2^(weight_bits-1) - 1 = {w_max}")
         self.info  # noqa: B018 -- derives shapes and accumulator bounds, raising on violations
@@ -346,8 +365,7 @@ class Network:
             out_shape = layer.out_shape(shape)
             bound, bits = 0, 0
             if isinstance(layer, WEIGHTED):
-                w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1)
-                bound = int((np.abs(layer.bias.astype(np.int64)) + w.sum(axis=1) * in_max).max())
+                bound = accumulator_bound(layer.weight, layer.bias, in_max)
                 if bound + 1 > ACC_LIMIT:
                     raise TTFSFormatError(
                         f"{layer.name}: accumulator bound M = {bound} needs more than 32 bits "
@@ -366,7 +384,7 @@ class Network:
 
     @property
     def n_inputs(self) -> int:
-        return int(np.prod(self.input_shape))
+        return math.prod(self.input_shape)
 
     @property
     def n_outputs(self) -> int:
@@ -493,7 +511,7 @@ def _load_zip(zf: zipfile.ZipFile, path: Path) -> Network:
 def _read_manifest(raw: bytes) -> dict:
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise TTFSFormatError(f"{MANIFEST}: not valid JSON ({exc})") from None
     if not isinstance(manifest, dict):
         raise TTFSFormatError(f"{MANIFEST}: expected a JSON object")
@@ -539,13 +557,25 @@ def _expected_arrays(manifest: dict) -> list[str]:
 
 
 def _read_array(raw: bytes, key: str) -> np.ndarray:
+    """Parse one `.npy` member; the header's shape must match the data size before numpy
+    allocates anything (a forged shape would otherwise ask for terabytes)."""
+    fp = io.BytesIO(raw)
     try:
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
+        version = np.lib.format.read_magic(fp)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, _, dtype = read_header(fp)
+        if dtype.hasobject:
+            raise ValueError(f"object arrays are not allowed (dtype {dtype})")
+        if math.prod(shape) * dtype.itemsize != len(raw) - fp.tell():
+            raise ValueError(f"header shape {shape} of {dtype} does not match "
+                             f"{len(raw) - fp.tell()} data bytes")
+        fp.seek(0)
+        return np.load(fp, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise TTFSFormatError(f"{key}.npy: not a valid .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray):
-        raise TTFSFormatError(f"{key}.npy: expected one array")
-    return array
 
 
 def _build(manifest: dict, arrays: dict[str, np.ndarray]) -> Network:

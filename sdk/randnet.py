@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+from sdk.quantize import kernel_table
 
 #: Shapes of the random networks by name.
 PLANS = {
@@ -20,12 +21,6 @@ PLANS = {
     "strided": ((1, 7, 7), (("conv", 2, 3, 2, 1), ("dense", 5), ("output", 3))),
 }
 MODES = ("typical", "saturate", "silent", "extreme")
-
-
-def kernel_table(T: int, tau: float, kernel_bits: int) -> np.ndarray:
-    """K[t] = round_half_up(K_MAX * exp(-t / tau)), the kernel table of DESIGN.md section 4."""
-    k_max = 2**kernel_bits - 1
-    return np.floor(k_max * np.exp(-np.arange(T) / tau) + 0.5).astype(np.int32)
 
 
 def _theta(T: int, scale: float, tau: float) -> np.ndarray:

@@ -16,3 +16,13 @@ def need_tool(name: str) -> str:
             pytest.fail(message + " (TTFS_REQUIRE_TOOLS=1)")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """A tiny trained run directory (digits, MLP, 2 epochs; about 2 s) for export tests."""
+    train = pytest.importorskip("sdk.train")
+    out = tmp_path_factory.mktemp("runs") / "digits_mlp"
+    train.train(train.TrainConfig(dataset="digits", arch="mlp", epochs=2, T=8, tau0=2.0), out,
+                quiet=True)
+    return out

@@ -1,0 +1,163 @@
+"""ONNX target: the float surrogate of a run, as a standard-op ONNX graph.
+
+`emit` rebuilds the trained torch model (eval mode) from the run directory and exports an
+export-only forward that computes the same function as `sdk.functional.ttfs_activation` with
+standard ONNX ops (no custom ops, no searchsorted): per spiking layer, in float64,
+
+    theta_k = exp(-(k - td + q) / tau),  k = 0..T-1          (decreasing)
+    t       = sum_k [z < theta_k]    (= the first k with z >= theta_k, T when none)
+    a       = exp((td - t) / tau) if t < T else 0
+
+(Less, Cast, ReduceSum, Exp, Where; BatchNorm, Conv, Gemm, MaxPool as usual). It writes
+`model.onnx` (input `images`: float32 [N, C, H, W] = byte / 255; output `scores` [N, classes])
+and `reference.npz` (the torch surrogate's float64 scores and classes on the vectors' inputs).
+
+`verify` runs `model.onnx` under onnxruntime on `vectors.npz`'s inputs / 255 and compares the
+classes with the torch reference: it passes when at least 99.9 % agree (a float32 rounding
+difference between torch and onnxruntime can move a spike by one step at a threshold tie);
+every disagreement is listed. Agreement with the integer golden classes is reported too.
+
+torch is imported lazily (only `emit` needs it); `verify` needs onnx + onnxruntime.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from codegen.targets import ExportContext, ExportError, Report
+from sdk import npzip
+from sdk.vectors import load as load_vectors
+
+MODEL_FILE = "model.onnx"
+REFERENCE_FILE = "reference.npz"
+OPSET = 17
+MIN_AGREEMENT = 0.999
+
+
+def emit(ctx: ExportContext) -> None:
+    """Write model.onnx and reference.npz into ctx.out (needs the run directory)."""
+    if ctx.run_dir is None:
+        raise ExportError("--target onnx exports the float surrogate and needs a run directory "
+                          "(config.json + model.safetensors), not a model.ttfs")
+    try:
+        import onnx
+        import torch
+    except ImportError as exc:
+        raise ExportError(f"--target onnx needs torch and onnx ({exc.name} is not installed; "
+                          "pip install 'ttfs-sdk[train,onnx]')") from None
+    from sdk.train import load_run
+
+    model, _ = load_run(ctx.run_dir)
+    model.eval()
+    export_model = _export_forward_class()(model)
+    inputs = torch.from_numpy(ctx.vectors.inputs.reshape(-1, *model.input_shape)
+                              .astype(np.float32)) / 255.0
+    with torch.no_grad():
+        scores = model(inputs).double().numpy()
+        if not np.array_equal(np.argmax(export_model(inputs).double().numpy(), axis=1),
+                              np.argmax(scores, axis=1)):
+            raise ExportError("onnx: the export-only forward disagrees with the torch model "
+                              "(internal error; please report)")
+    path = ctx.out / MODEL_FILE
+    with warnings.catch_warnings():
+        # the TorchScript exporter is deprecated, but the dynamo one needs onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(export_model, (inputs[:1],), str(path), dynamo=False,
+                          input_names=["images"], output_names=["scores"], opset_version=OPSET,
+                          dynamic_axes={"images": {0: "batch"}, "scores": {0: "batch"}})
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    npzip.write(ctx.out / REFERENCE_FILE, {
+        "scores.npy": npzip.npy_bytes(scores),
+        "classes.npy": npzip.npy_bytes(np.argmax(scores, axis=1).astype(np.int32))})
+
+
+def verify(out: Path, *, progress: bool = True) -> Report:
+    """Run model.onnx under onnxruntime on the golden vectors and compare with the torch
+    reference classes (see the module docstring)."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as exc:
+        raise ExportError(f"onnx verification needs onnx and onnxruntime ({exc.name} is not "
+                          "installed; pip install 'ttfs-sdk[onnx]')") from None
+    out = Path(out)
+    for name in (MODEL_FILE, REFERENCE_FILE, "vectors.npz"):
+        if not (out / name).is_file():
+            raise ExportError(f"{out / name}: missing; export again with --target onnx")
+    onnx.checker.check_model(onnx.load(str(out / MODEL_FILE)), full_check=True)
+    vectors = load_vectors(out / "vectors.npz")
+    with np.load(out / REFERENCE_FILE, allow_pickle=False) as ref:
+        torch_classes, torch_scores = ref["classes"], ref["scores"]
+    session = onnxruntime.InferenceSession(str(out / MODEL_FILE),
+                                           providers=["CPUExecutionProvider"])
+    shape = session.get_inputs()[0].shape[1:]
+    images = vectors.inputs.reshape(-1, *shape).astype(np.float32) / np.float32(255.0)
+    scores = session.run(["scores"], {"images": images})[0]
+    classes = np.argmax(scores, axis=1).astype(np.int32)
+    n = len(classes)
+    disagree = np.flatnonzero(classes != torch_classes)
+    agreement = 1.0 - len(disagree) / n
+    golden_agreement = float(np.mean(classes == vectors.trace.classes))
+    report = Report(target="onnx", passed=n - len(disagree),
+                    failed=len(disagree) if agreement < MIN_AGREEMENT else 0,
+                    data={"images": n, "agreement": agreement,
+                          "golden_agreement": golden_agreement,
+                          "max_abs_score_diff": float(np.abs(scores - torch_scores).max())})
+    report.lines.append(f"onnxruntime vs torch surrogate: {n - len(disagree)}/{n} classes agree "
+                        f"({100 * agreement:.2f} %, need {100 * MIN_AGREEMENT:.1f} %); max "
+                        f"|score difference| {report.data['max_abs_score_diff']:.3g}")
+    report.lines.extend(f"  disagreement on vector {i}: onnx class {classes[i]}, torch class "
+                        f"{torch_classes[i]}" for i in disagree)
+    report.lines.append(f"onnxruntime vs integer golden: {100 * golden_agreement:.2f} % of "
+                        "classes agree (informational: quantization moves some spikes)")
+    if len(disagree):
+        report.first_mismatch = (f"first disagreement at vector {disagree[0]}: onnx class "
+                                 f"{classes[disagree[0]]}, torch class "
+                                 f"{torch_classes[disagree[0]]}")
+    return report
+
+
+def _export_forward_class():
+    """The torch module class of the export-only forward (built lazily: torch is optional)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from sdk.floatnet import SPIKING_KINDS
+
+    def activation(z: torch.Tensor, tau: torch.Tensor, td: torch.Tensor, T: int, q: float
+                   ) -> torch.Tensor:
+        tau64, td64 = tau.double(), td.double()
+        theta = torch.exp(-(torch.arange(T, dtype=torch.float64) - td64 + q) / tau64)
+        t = (z.double().unsqueeze(-1) < theta).to(torch.float64).sum(-1)
+        value = torch.exp((td64 - t) / tau64)
+        return torch.where(t < T, value, torch.zeros_like(value)).to(z.dtype)
+
+    class ExportForward(nn.Module):
+        """The eval-mode forward of a `sdk.model.TTFSNet` in standard ONNX ops."""
+
+        def __init__(self, model: nn.Module):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            m = self.model
+            if m.input_coding == "ttfs":
+                x = activation(x, m.input.tau, m.input.td, m.T, m.q)
+            for spec in m.specs:
+                kind, module = spec["kind"], getattr(m, spec["name"], None)
+                if kind in SPIKING_KINDS:
+                    x = activation(module.potential(x), module.tau, module.td, m.T, m.q)
+                elif kind == "maxpool2d":
+                    x = F.max_pool2d(x, spec["size"])
+                elif kind == "flatten":
+                    x = x.flatten(1)
+                else:
+                    x = F.linear(x, module.weight, module.bias)
+            return x
+
+    return ExportForward
+

@@ -1,0 +1,179 @@
+"""Quantizer: float network (BN folded) -> integer IR, exactly per DESIGN.md section 4.
+
+numpy only (never torch). For every weighted layer l, with K_MAX = 2^kernel_bits - 1 and
+w_max = 2^(weight_bits - 1) - 1:
+
+- operand scale sigma: 1/255 for the pixel bytes of `real` input coding, otherwise
+  x_max / K_MAX of the last spiking layer (or of the input layer under `ttfs` coding) before l,
+  with x_max = exp(td / tau); its operand is that layer's kernel[t];
+- weight scale s_w = max|W'| / w_max; W = clamp(round_half_away(W' / s_w), -w_max, w_max);
+  a layer whose float weights are all zero uses s_w = 1 (any scale represents W = 0, and the
+  bias and thresholds below are consistent with whichever is chosen);
+- accumulator LSB s = s_w * sigma; bias B = round_half_away(b' / s);
+- accumulator bound M = max_j(|B_j| + sum_i |W_ji| * v_max) (`sdk.ir.accumulator_bound`);
+  refused unless M + 1 <= 2^31 - 1 (`sdk.ir.ACC_LIMIT`);
+- spiking layers: kernel K[t] = round_half_up(K_MAX * exp(-t / tau)) and threshold
+  Theta[t] = ceil(exp(-(t - td + q) / tau) / (s_w * sigma)) in float64, clamped to [1, M + 1]
+  (a threshold above M cannot be reached, so clamping to M + 1 changes no result and keeps
+  every table value inside int32);
+- `ttfs` input coding: input_times[b] = min{t in [0, T-1] : b/255 >= exp(-(t - td + q)/tau)}
+  (T when none) and input_kernel from (tau_in, td_in) like a layer's kernel.
+
+The output layer gets weights and bias by the same rule and no tables. The float kernel
+parameters and every scale go into `Network.reference` (JSON).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdk.floatnet import FloatLayer, FloatNetwork
+from sdk.ir import (ACC_LIMIT, Conv2d, Dense, Flatten, MaxPool2d, Network, Output,
+                    accumulator_bound)
+
+BIT_RANGE = range(2, 17)
+
+
+class QuantizeError(ValueError):
+    """A float network that cannot be quantized; the message names the layer and the fix."""
+
+
+def round_half_up(x: np.ndarray | float) -> np.ndarray:
+    """floor(x + 1/2) in float64 (ties go up: 0.5 -> 1, -0.5 -> 0)."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
+
+
+def round_half_away(x: np.ndarray | float) -> np.ndarray:
+    """sign(x) * floor(|x| + 1/2) in float64 (ties away from zero: -0.5 -> -1)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def kernel_table(T: int, tau: float, kernel_bits: int) -> np.ndarray:
+    """K[t] = round_half_up(K_MAX * exp(-t / tau)), t = 0..T-1 (int32; K[0] = K_MAX)."""
+    k_max = 2**kernel_bits - 1
+    return round_half_up(k_max * np.exp(-np.arange(T) / tau)).astype(np.int32)
+
+
+def threshold_table(T: int, tau: float, td: float, q: float, scale: float,
+                    bound: int) -> np.ndarray:
+    """Theta[t] = ceil(exp(-(t - td + q) / tau) / scale) clamped to [1, bound + 1] (int32).
+
+    `scale` is the accumulator LSB s = s_w * sigma (pass the product, computed once, so that two
+    quantizers agree to the integer) and `bound` the layer's accumulator bound M.
+    """
+    theta = np.ceil(np.exp(-(np.arange(T) - td + q) / tau) / scale)
+    return np.clip(theta, 1, bound + 1).astype(np.int32)
+
+
+def input_time_table(T: int, tau: float, td: float, q: float) -> np.ndarray:
+    """Spike time of each pixel byte b under `ttfs` coding (int32 [256], NO_SPIKE = T).
+
+    t(b) = min{t in [0, T-1] : b / 255 >= exp(-(t - td + q) / tau)}; the threshold decreases,
+    so t is the left insertion point of -b/255 into the increasing -theta.
+    """
+    theta = np.exp(-(np.arange(T) - td + q) / tau)
+    return np.searchsorted(-theta, -np.arange(256) / 255.0, side="left").astype(np.int32)
+
+
+def quantize(fnet: FloatNetwork, *, weight_bits: int = 8, kernel_bits: int = 8,
+             name: str = "model") -> Network:
+    """The integer IR of `fnet` (see the module docstring); raises QuantizeError.
+
+    Args:
+        fnet: the BN-folded float network (`sdk.floatnet.load_float_network`).
+        weight_bits: signed weight width (2..16); weights lie in +-(2^(weight_bits-1) - 1).
+        kernel_bits: unsigned kernel width (2..16); K_MAX = 2^kernel_bits - 1.
+        name: the model name, an identifier (checked by `sdk.ir.Network`).
+    """
+    for what, bits in (("weight_bits", weight_bits), ("kernel_bits", kernel_bits)):
+        if not isinstance(bits, int) or isinstance(bits, bool) or bits not in BIT_RANGE:
+            raise QuantizeError(f"{what}: expected an int in 2..16, got {bits!r}")
+    k_max = 2**kernel_bits - 1
+    input_times = input_kernel = None
+    reference: dict = {"q": fnet.q, "layers": {}}
+    if fnet.input_coding == "ttfs":
+        tau, td = _kernel_params(fnet.input_tau, fnet.input_td, "input")
+        input_times = input_time_table(fnet.T, tau, td, fnet.q)
+        input_kernel = kernel_table(fnet.T, tau, kernel_bits)
+        sigma = float(np.exp(td / tau)) / k_max
+        reference["input"] = {"tau": tau, "td": td, "x_max": float(np.exp(td / tau))}
+    elif fnet.input_coding == "real":
+        sigma = 1.0 / 255.0
+    else:
+        raise QuantizeError(f"input coding {fnet.input_coding!r} is not supported "
+                            "(expected 'real' or 'ttfs')")
+    in_max = 255 if fnet.input_coding == "real" else k_max
+    layers = []
+    for fl in fnet.layers:
+        if fl.kind in ("dense", "conv2d", "output"):
+            weight, bias, s_w, bound = _weights(fl, sigma, in_max, weight_bits)
+            ref = {"sigma": sigma, "s_w": s_w, "scale": s_w * sigma}
+            if fl.kind == "output":
+                layers.append(Output(fl.name, weight, bias))
+            else:
+                tau, td = _kernel_params(fl.tau, fl.td, fl.name)
+                theta = threshold_table(fnet.T, tau, td, fnet.q, s_w * sigma, bound)
+                kernel = kernel_table(fnet.T, tau, kernel_bits)
+                if fl.kind == "dense":
+                    layers.append(Dense(fl.name, weight, bias, theta, kernel))
+                else:
+                    layers.append(Conv2d(fl.name, weight, bias, theta, kernel,
+                                         stride=fl.stride, padding=fl.padding))
+                x_max = float(np.exp(td / tau))
+                ref.update(tau=tau, td=td, x_max=x_max)
+                sigma, in_max = x_max / k_max, int(kernel[0])
+            reference["layers"][fl.name] = ref
+        elif fl.kind == "maxpool2d":
+            if fl.stride != fl.size:
+                raise QuantizeError(f"layer '{fl.name}': max pooling needs stride = size, got "
+                                    f"stride {fl.stride} and size {fl.size}")
+            layers.append(MaxPool2d(fl.name, fl.size))
+        elif fl.kind == "flatten":
+            layers.append(Flatten(fl.name))
+        else:
+            raise QuantizeError(f"layer '{fl.name}': kind {fl.kind!r} is not supported for "
+                                "export (supported: conv2d, dense, maxpool2d, flatten, output; "
+                                "average pooling is not)")
+    net = Network(name=name, T=fnet.T, weight_bits=weight_bits, kernel_bits=kernel_bits,
+                  input_shape=tuple(fnet.input_shape), input_coding=fnet.input_coding,
+                  layers=tuple(layers), input_times=input_times, input_kernel=input_kernel,
+                  reference=reference)
+    for fl, info in zip(fnet.layers, net.info):
+        if tuple(info.out_shape) != tuple(fl.out_shape):
+            raise QuantizeError(f"layer '{fl.name}': the float network says output shape "
+                                f"{list(fl.out_shape)}, the integer layer gives "
+                                f"{list(info.out_shape)}")
+    return net
+
+
+def _kernel_params(tau: float | None, td: float | None, where: str) -> tuple[float, float]:
+    """(tau, td) as floats; tau > 0 and both finite, else QuantizeError."""
+    if tau is None or td is None or not (np.isfinite(tau) and np.isfinite(td) and tau > 0):
+        raise QuantizeError(f"layer '{where}': kernel parameters tau={tau}, td={td} are invalid "
+                            "(tau must be > 0 and both finite)")
+    return float(tau), float(td)
+
+
+def _weights(fl: FloatLayer, sigma: float, in_max: int, weight_bits: int
+             ) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(W, B, s_w, M) of one weighted layer: int32 weights and bias, scale, accumulator bound."""
+    w_float = np.asarray(fl.weight, dtype=np.float64)
+    b_float = np.asarray(fl.bias, dtype=np.float64)
+    if not (np.isfinite(w_float).all() and np.isfinite(b_float).all()):
+        raise QuantizeError(f"layer '{fl.name}': non-finite weights or bias")
+    w_max = 2 ** (weight_bits - 1) - 1
+    peak = float(np.abs(w_float).max())
+    s_w = peak / w_max if peak > 0 else 1.0
+    weight = np.clip(round_half_away(w_float / s_w), -w_max, w_max)
+    bias = round_half_away(b_float / (s_w * sigma))
+    if np.abs(bias).max() > ACC_LIMIT:
+        raise QuantizeError(f"layer '{fl.name}': bias {float(np.abs(bias).max()):.4g} LSBs "
+                            "does not fit 32 bits (the float bias is huge against the weights); "
+                            "use fewer weight or kernel bits")
+    weight, bias = weight.astype(np.int32), bias.astype(np.int32)
+    bound = accumulator_bound(weight, bias, in_max)
+    if bound + 1 > ACC_LIMIT:
+        raise QuantizeError(f"layer '{fl.name}': accumulator bound M = {bound} needs more than "
+                            "32 bits (M + 1 must be <= 2^31 - 1); use fewer weight or kernel bits")
+    return weight, bias, s_w, bound
