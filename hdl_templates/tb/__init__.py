@@ -1,0 +1,1 @@
+"""Hand-written cocotb testbench and runner, copied into every FPGA export (OUT/tb/)."""
