@@ -2,8 +2,9 @@
 
 Keys: `inputs` uint8 [N, n_in] (C, H, W flattened), `classes` int32 [N], `scores` int32
 [N, n_out], `spike_counts` int32 [N, n_spiking_layers], `input_spikes` int32 [N], `sops` int64
-[N], and `times/<layer>` int32 [N, n_neurons] for every layer of `Trace.layer_names`
-(NO_SPIKE = T). Every target's check reads this file.
+[N], `layers` (the names of `Trace.layer_names`, in network order, as a unicode array) and
+`times/<layer>` int32 [N, n_neurons] for each of those layers (NO_SPIKE = T). Every target's
+check reads this file.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def save(vectors: Vectors, path: str | Path) -> None:
     trace = vectors.trace
     arrays = {"inputs": vectors.inputs, "classes": trace.classes, "scores": trace.scores,
               "spike_counts": trace.spike_counts, "input_spikes": trace.input_spikes,
-              "sops": trace.sops}
+              "sops": trace.sops, "layers": np.array(trace.layer_names, dtype=np.str_)}
     n = len(vectors)
     for name, times in zip(trace.layer_names, trace.times):
         arrays[f"times/{name}"] = times.reshape(n, -1)
@@ -57,7 +58,7 @@ def load(path: str | Path) -> Vectors:
     """Read `vectors.npz` written by `save` (allow_pickle=False)."""
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
-    names = tuple(key.split("/", 1)[1] for key in arrays if key.startswith("times/"))
+    names = tuple(str(name) for name in arrays["layers"])
     trace = golden.Trace(
         layer_names=names,
         times=tuple(arrays[f"times/{name}"] for name in names),

@@ -1,0 +1,303 @@
+"""View-model of the MCU target: every number, type and name the C templates substitute.
+
+The templates in `firmware/templates/` only loop over and print what is computed here: the
+`static const` arrays of each layer (with the smallest C type that holds them), the layer table
+handed to the runtime `ttfs_run` (`firmware/runtime/ttfs.h`), the scratch buffer sizes, the
+trace layout, the golden vectors that fit on the board, and the memory budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.targets import ExportError
+from sdk.ir import SPIKING, WEIGHTED, Conv2d, MaxPool2d, Network, Output
+from sdk.vectors import Vectors
+
+#: sizeof on a 32-bit target (and on a 64-bit host the tables only grow, never the budget).
+SIZEOF = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "uint8_t": 1, "uint16_t": 2, "uint32_t": 4}
+EVENT_BYTES = 8          # struct ttfs_event: uint32_t index, int32_t operand
+LAYER_BYTES = 56         # struct ttfs_layer on a 32-bit target
+#: Flash of the runtime, main.c, startup and libgcc's division (measured about 2.5 KiB on M0).
+CODE_RESERVE = 6 * 1024
+#: Multiplier of the per-layer trace checksum (Knuth's multiplicative hash constant).
+CHECKSUM_MUL = 2654435761
+
+
+@dataclass(frozen=True)
+class Board:
+    """A Cortex-M board QEMU emulates; FLASH at 0x0 and RAM at 0x20000000 on all of them."""
+
+    name: str
+    cpu: str
+    flash: int
+    ram: int
+    stack: int
+    ldscript: str
+
+
+BOARDS = {
+    "microbit": Board("microbit", "cortex-m0", 256 * 1024, 16 * 1024, 2 * 1024, "microbit.ld"),
+    "mps2-an385": Board("mps2-an385", "cortex-m3", 4 * 2**20, 4 * 2**20, 16 * 1024, "mps2.ld"),
+    "mps2-an386": Board("mps2-an386", "cortex-m4", 4 * 2**20, 4 * 2**20, 16 * 1024, "mps2.ld"),
+    "mps2-an500": Board("mps2-an500", "cortex-m7", 4 * 2**20, 4 * 2**20, 16 * 1024, "mps2.ld"),
+}
+#: Boards tried in this order when none is asked for: the smallest that holds the model.
+BOARD_PREFERENCE = ("microbit", "mps2-an385")
+#: Golden vectors compiled into the example firmware at most (all of them run on the host).
+MAX_TARGET_VECTORS = 100
+
+
+@dataclass(frozen=True)
+class CArray:
+    """One `static const` array: symbol, C element type, values (flat), and a comment."""
+
+    symbol: str
+    ctype: str
+    values: np.ndarray
+    comment: str
+
+    @property
+    def size(self) -> int:
+        return int(self.values.size)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * SIZEOF[self.ctype]
+
+    @property
+    def suffix(self) -> str:
+        return "U" if self.ctype.startswith("u") else ""
+
+
+@dataclass(frozen=True)
+class LayerView:
+    """A layer's arrays and its `struct ttfs_layer` initializer (field name -> C expression)."""
+
+    name: str
+    kind: str
+    arrays: tuple[CArray, ...]
+    fields: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes of constant data and of RAM the model needs, as the generator computes them."""
+
+    weights: int
+    tables: int       # biases, thresholds, kernels, input coding tables
+    structs: int      # layer table and network descriptor
+    scratch: int      # accumulators, events, spike times
+    trace: int        # the optional trace buffer of <name>_infer_trace
+
+    @property
+    def const(self) -> int:
+        return self.weights + self.tables + self.structs
+
+
+def _smallest_signed(bits: int) -> str:
+    return "int8_t" if bits <= 8 else "int16_t"
+
+
+def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of a layer shape; a flat vector of n is (n, 1, 1)."""
+    return tuple(shape) if len(shape) == 3 else (int(shape[0]), 1, 1)
+
+
+def trace_layout(net: Network) -> list[tuple[str, int]]:
+    """(name, neurons) of every block of a trace, in order: the input layer under `ttfs`
+    coding, then each spiking layer and max pool (the layers of `sdk.golden.Trace`)."""
+    layout = [("input", net.n_inputs)] if net.input_coding == "ttfs" else []
+    layout += [(layer.name, math.prod(info.out_shape)) for layer, info in zip(net.layers, net.info)
+               if isinstance(layer, (*SPIKING, MaxPool2d))]
+    return layout
+
+
+def checksums(trace_blocks: list[np.ndarray]) -> np.ndarray:
+    """Per sample and trace block: sum_i t_i * (CHECKSUM_MUL * (i + 1)) mod 2^32 (uint32 [N, B]).
+
+    The same sum as `checksum()` in the example's main.c: any single changed spike time changes
+    it, so the board can check every spike time with four bytes of flash per layer and sample.
+    """
+    sums = []
+    for times in trace_blocks:
+        n = times.shape[1]
+        mul = (CHECKSUM_MUL * np.arange(1, n + 1, dtype=np.uint64)) % 2**32
+        sums.append((times.astype(np.uint64) * mul).sum(axis=1, dtype=np.uint64) % 2**32)
+    return np.stack(sums, axis=1).astype(np.uint32) if sums else np.zeros((0, 0), np.uint32)
+
+
+def _layer_view(model: str, layer, info, wtype: str) -> LayerView:
+    c_in, h_in, w_in = _shape3(info.in_shape)
+    c_out, h_out, w_out = _shape3(info.out_shape)
+    prefix = f"{model}_{layer.name}"
+    pointers = {"weight": None, "bias": None, "theta": None, "kernel": None}
+    if isinstance(layer, WEIGHTED):
+        shape = "x".join(map(str, layer.weight.shape))
+        pointers["weight"] = CArray(f"{prefix}_weight", wtype, layer.weight.reshape(-1),
+                                    f"{layer.name}: weight [{shape}] ({layer.kind}, C order)")
+        pointers["bias"] = CArray(f"{prefix}_bias", "int32_t", layer.bias, f"{layer.name}: bias")
+    if isinstance(layer, SPIKING):
+        pointers["theta"] = CArray(f"{prefix}_theta", "int32_t", layer.theta,
+                                   f"{layer.name}: threshold per time step (non-increasing)")
+        pointers["kernel"] = CArray(f"{prefix}_kernel", "uint16_t", layer.kernel,
+                                    f"{layer.name}: operand of a spike per time step")
+    k, stride, padding = 0, 0, 0
+    if isinstance(layer, Conv2d):
+        k, stride, padding = int(layer.weight.shape[2]), layer.stride, layer.padding
+    elif isinstance(layer, MaxPool2d):
+        k = layer.size
+    fields = [("kind", "TTFS_" + layer.kind.upper())]
+    fields += [(key, "NULL" if arr is None else arr.symbol) for key, arr in pointers.items()]
+    fields += [(key, f"{value}U") for key, value in (
+        ("c_in", c_in), ("h_in", h_in), ("w_in", w_in), ("c_out", c_out), ("h_out", h_out),
+        ("w_out", w_out), ("k", k), ("stride", stride), ("padding", padding))]
+    arrays = tuple(arr for arr in pointers.values() if arr is not None)
+    return LayerView(layer.name, layer.kind, arrays, tuple(fields))
+
+
+def _time_buffers(net: Network) -> tuple[int, int]:
+    """Sizes of net->times[0] and [1]: the n-th block that produces spike times writes
+    buffer n % 2 (the alternation of `ttfs_run`)."""
+    sizes = [0, 0]
+    for i, (_, n) in enumerate(trace_layout(net)):
+        sizes[i % 2] = max(sizes[i % 2], n)
+    return sizes[0], sizes[1]
+
+
+def vector_bytes(net: Network) -> int:
+    """Flash of one golden vector in `<name>_vectors.h`."""
+    return (net.n_inputs + 4 * net.n_outputs + 2 + 4 * (2 + len(net.spiking_layers))
+            + 4 * len(trace_layout(net)))
+
+
+def choose_board(net: Network, memory: Memory, board: str | None, n_vectors: int
+                 ) -> tuple[Board, int]:
+    """The board (asked for, or the smallest that holds the model) and how many golden vectors
+    its flash holds (at most MAX_TARGET_VECTORS and n_vectors, at least 1)."""
+    names = (board,) if board else BOARD_PREFERENCE
+    if board is not None and board not in BOARDS:
+        raise ExportError(f"board {board!r} is not supported; choose one of {sorted(BOARDS)}")
+    reasons = []
+    for name in names:
+        b = BOARDS[name]
+        ram = memory.scratch + memory.trace + b.stack
+        flash_left = b.flash - memory.const - CODE_RESERVE
+        fits = min(n_vectors, MAX_TARGET_VECTORS, max(flash_left, 0) // vector_bytes(net))
+        if ram <= b.ram and fits >= min(1, n_vectors):
+            return b, fits
+        reasons.append(f"{name} has {b.flash // 1024} KiB flash and {b.ram // 1024} KiB RAM, "
+                       f"the model needs {(memory.const + CODE_RESERVE) // 1024 + 1} KiB flash "
+                       f"(with one test vector) and {ram // 1024 + 1} KiB RAM")
+    raise ExportError("model too large for the MCU target: " + "; ".join(reasons))
+
+
+def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None) -> dict:
+    """The view-model of all MCU templates for `net` emitted as `name` (a checked identifier)."""
+    if len(net.spiking_layers) > 255:
+        raise ExportError(f"{len(net.spiking_layers)} spiking layers; the runtime counts at most "
+                        "255 (TTFS_MAX_LAYERS)")
+    wtype = _smallest_signed(net.weight_bits)
+    layers = [_layer_view(name, layer, info, wtype) for layer, info in zip(net.layers, net.info)]
+    inputs = []
+    if net.input_coding == "ttfs":
+        inputs = [CArray(f"{name}_input_times", "uint16_t", net.input_times,
+                         "input layer: spike time of each pixel byte (T = no spike)"),
+                  CArray(f"{name}_input_kernel", "uint16_t", net.input_kernel,
+                         "input layer: operand of an input spike per time step")]
+    weighted = [(layer, info) for layer, info in zip(net.layers, net.info)
+                if isinstance(layer, WEIGHTED)]
+    acc_len = max([math.prod(i.out_shape) for layer, i in weighted if not isinstance(layer, Output)]
+                  + [1])
+    events_len = max(math.prod(i.in_shape) for _, i in weighted)
+    times0, times1 = _time_buffers(net)
+    layout = trace_layout(net)
+    trace_len = sum(n for _, n in layout)
+    all_arrays = [a for lv in layers for a in lv.arrays] + inputs
+    memory = Memory(
+        weights=sum(a.nbytes for a in all_arrays if a.symbol.endswith("_weight")),
+        tables=sum(a.nbytes for a in all_arrays if not a.symbol.endswith("_weight")),
+        structs=LAYER_BYTES * len(layers) + 48,
+        scratch=4 * acc_len + EVENT_BYTES * events_len + 2 * (max(times0, 1) + max(times1, 1)),
+        trace=2 * trace_len,
+    )
+    chosen, n_target = choose_board(net, memory, board, len(vectors))
+    trace = _ordered_trace(net, vectors)
+    n_spiking = len(net.spiking_layers)
+    return {
+        "name": name,
+        "NAME": name.upper(),
+        "hash": net.content_hash,
+        "checksum_mul": CHECKSUM_MUL,
+        "T": net.T,
+        "weight_type": wtype,
+        "weight_bits": net.weight_bits,
+        "kernel_bits": net.kernel_bits,
+        "input_coding": net.input_coding,
+        "input_shape": "x".join(map(str, net.input_shape)),
+        "n_in": net.n_inputs,
+        "n_out": net.n_outputs,
+        "n_spiking": n_spiking,
+        "spiking_names": [layer.name for layer in net.spiking_layers],
+        "layers": layers,
+        "summary": _summary(net),
+        "input_arrays": inputs,
+        "acc_len": acc_len,
+        "events_len": events_len,
+        "times_len": (max(times0, 1), max(times1, 1)),
+        "trace": layout,
+        "trace_len": trace_len,
+        "memory": memory,
+        "board": chosen,
+        "boards": list(BOARDS.values()),
+        "vectors": _vector_view(net, vectors, trace, n_target),
+    }
+
+
+def _ordered_trace(net: Network, vectors: Vectors) -> list[np.ndarray]:
+    """The golden spike times as [N, neurons] blocks in trace order."""
+    by_name = dict(zip(vectors.trace.layer_names, vectors.trace.times))
+    n = len(vectors)
+    blocks = []
+    for name, size in trace_layout(net):
+        times = vectors.trace.input_times if name == "input" else by_name[name]
+        blocks.append(np.asarray(times).reshape(n, size))
+    return blocks
+
+
+def _vector_view(net: Network, vectors: Vectors, trace: list[np.ndarray], count: int) -> dict:
+    trace_n = [block[:count] for block in trace]
+    t = vectors.trace
+    one = max(1, len(net.spiking_layers))
+    return {
+        "count": count,
+        "total": len(vectors),
+        "inputs": vectors.inputs[:count].reshape(count, -1),
+        "classes": t.classes[:count],
+        "scores": t.scores[:count],
+        "input_spikes": t.input_spikes[:count],
+        "spikes": (t.spike_counts[:count] if len(net.spiking_layers)
+                   else np.zeros((count, one), np.int32)),
+        "sops": t.sops[:count],
+        "checksums": (checksums(trace_n) if trace_n else np.zeros((count, 1), np.uint32)),
+        "trace_names": [name for name, _ in trace_layout(net)] or ["none"],
+        "trace_sizes": [size for _, size in trace_layout(net)] or [0],
+    }
+
+
+def _summary(net: Network) -> list[str]:
+    """One line per layer: name, kind, shapes (for the generated files' comments and README)."""
+    lines = [f"input {'x'.join(map(str, net.input_shape))} ({net.input_coding} coding)"]
+    for layer, info in zip(net.layers, net.info):
+        detail = ""
+        if isinstance(layer, Conv2d):
+            k = layer.weight.shape[2]
+            detail = f" {k}x{k} stride {layer.stride} padding {layer.padding}"
+        elif isinstance(layer, MaxPool2d):
+            detail = f" {layer.size}x{layer.size}"
+        out = "x".join(map(str, info.out_shape))
+        lines.append(f"{layer.name}: {layer.kind}{detail} -> {out}")
+    return lines

@@ -1,0 +1,111 @@
+"""MCU target: C99 firmware that is bit-exact with the golden simulator, plus a Cortex-M example.
+
+`emit(ctx)` writes into `ctx.out`:
+
+- `<name>_model.h`, `<name>_model.c`: weights and tables as `static const` arrays, the layer
+  sequence and the scratch buffers, the entry points `<name>_infer` and `<name>_infer_trace`;
+- `ttfs.h`: the hand-written event-driven runtime (a copy of `firmware/runtime/ttfs.h`);
+- `<name>_vectors.h`: golden vectors for the board (classes, scores, spike counts, SOPs and a
+  checksum of every layer's spike times);
+- `README.md`: how to add the files to a project, the memory the model needs, the API;
+- `example/`: startup code, linker scripts and a Makefile for QEMU Cortex-M boards
+  (`make -C OUT/example BOARD=mps2-an385 run`), and `host/harness.c` for the host check.
+
+`verify(out)` compiles and runs it all against `out/vectors.npz` (see `codegen.mcu_check`).
+Options (`ctx.options`): `board` -- the default board of the example (else the smallest of
+`microbit`, `mps2-an385` that holds the model and its vectors).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from codegen import mcu_check, mcu_view
+from codegen.jinja_env import render
+from codegen.targets import ExportContext, ExportError, Report
+from sdk import ir
+from sdk import vectors as vectors_mod
+
+#: Hand-written files copied into the output: package path -> output path.
+STATIC_FILES = {
+    "runtime/ttfs.h": "ttfs.h",
+    "example/board.c": "example/board.c",
+    "example/board.h": "example/board.h",
+    "example/boards/sections.ld": "example/boards/sections.ld",
+    "example/boards/microbit.ld": "example/boards/microbit.ld",
+    "example/boards/mps2.ld": "example/boards/mps2.ld",
+}
+#: Templates rendered into the output: template -> output path (`{name}` substituted).
+TEMPLATES = {
+    "model.h.j2": "{name}_model.h",
+    "model.c.j2": "{name}_model.c",
+    "vectors.h.j2": "{name}_vectors.h",
+    "README.md.j2": "README.md",
+    "example/main.c.j2": "example/main.c",
+    "example/Makefile.j2": "example/Makefile",
+    "host/harness.c.j2": "host/harness.c",
+}
+
+
+def check_name(name: str) -> str:
+    """`name` if it can prefix C symbols, else ExportError (before any template sees it)."""
+    try:
+        return ir.check_identifier(name, "--name")
+    except ir.TTFSFormatError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def render_files(net: ir.Network, vectors: vectors_mod.Vectors, name: str, *,
+                 board: str | None = None) -> dict[str, bytes]:
+    """Every output file of the target (relative path -> bytes), rendered in memory."""
+    view = mcu_view.build(net, vectors, check_name(name), board=board)
+    files = {out.format(name=name): render(f"firmware/{template}", **view).encode()
+             for template, out in TEMPLATES.items()}
+    package = resources.files("firmware")
+    for source, out in STATIC_FILES.items():
+        files[out] = package.joinpath(source).read_bytes()
+    return files
+
+
+def emit(ctx: ExportContext) -> None:
+    """Write the MCU files into ctx.out; nothing is written when any check fails."""
+    files = render_files(ctx.net, ctx.vectors, ctx.name, board=ctx.options.get("board"))
+    clashes = sorted(path for path in files if (ctx.out / path).exists())
+    if clashes:
+        raise ExportError(f"{ctx.out}: would overwrite {', '.join(clashes)}; export into an "
+                          "empty folder")
+    for path, data in files.items():
+        target = ctx.out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _export_record(out: Path) -> dict:
+    path = out / "export.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: cannot read ({exc})") from None
+
+
+def verify(out: Path, *, progress: bool = True) -> Report:
+    """Check an exported folder: host gcc (strict, then ASan/UBSan) on every golden vector,
+    the example firmware under QEMU on its board, and the firmware's flash and RAM."""
+    out = Path(out)
+    try:
+        net = ir.load(out / "model.ttfs")
+    except ir.TTFSFormatError as exc:
+        raise ExportError(f"{out}: needs the model.ttfs that ttfs-export writes ({exc})") from None
+    record = _export_record(out)
+    name = check_name(record.get("name", net.name))
+    if not (out / f"{name}_model.c").is_file():
+        raise ExportError(f"{out}: no {name}_model.c; is this an MCU export?")
+    golden = vectors_mod.load(out / "vectors.npz")
+    board = record.get("options", {}).get("board") or mcu_check.default_board(out)
+    report = Report("mcu")
+    mcu_check.check_all(net, golden, out, name, board, report, progress=progress)
+    return report

@@ -1,0 +1,278 @@
+"""MCU target: generated C firmware against the golden simulator, bit for bit.
+
+Seeded random networks (sdk.randnet: every plan x mode x input coding, weight widths 2..16)
+go through host gcc with strict warnings and under ASan/UBSan; a few run the whole chain
+(`verify`: host builds, the example firmware under QEMU on Cortex-M3/M0/M4/M7, sizes). A
+corrupted weight must be caught and the report must name its layer. Trained digits and
+mnist5k models run when the trainer is installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen import mcu_check, mcu_view, tools
+from codegen.targets import ExportContext, ExportError, mcu
+from sdk import ir, randnet, vectors
+from sdk.ir import Dense, Flatten, Network, Output
+from tests.conftest import need_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# weight_bits, kernel_bits, T: 8-bit default, 16-bit weights, 2-bit weights, 16-bit kernels...
+BITS = [(8, 8, 8), (16, 8, 32), (2, 3, 5), (12, 2, 64), (8, 16, 16), (4, 8, 12)]
+CASES = [(plan, mode, coding, *BITS[i % len(BITS)]) for i, (plan, mode, coding) in enumerate(
+    itertools.product(randnet.PLANS, randnet.MODES, ("real", "ttfs")))]
+
+
+def export(net: Network, out: Path, *, seed: int = 0, n: int = 24, name: str | None = None,
+           **options) -> vectors.Vectors:
+    """What `ttfs-export` does with a model.ttfs: model.ttfs, vectors.npz, export.json, emit."""
+    name = name or net.name
+    golden = vectors.make(net, randnet.random_images(seed, net, n))
+    out.mkdir(parents=True, exist_ok=True)
+    ir.save(net, out / "model.ttfs")
+    vectors.save(golden, out / "vectors.npz")
+    (out / "export.json").write_text(json.dumps({"target": "mcu", "name": name,
+                                                 "options": options}))
+    mcu.emit(ExportContext(net=net, vectors=golden, out=out, name=name, options=options))
+    return golden
+
+
+def case_id(case) -> str:
+    return "-".join(map(str, case))
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_random_networks_on_host(tmp_path, case):
+    """strict gcc and ASan/UBSan: 0 mismatches in times, scores, classes, counts, SOPs."""
+    need_tool("gcc")
+    plan, mode, coding, wb, kb, T = case
+    net = randnet.random_network(len(CASES) + CASES.index(case), plan=plan, mode=mode,
+                                 input_coding=coding, weight_bits=wb, kernel_bits=kb, T=T)
+    golden = export(net, tmp_path / "out", seed=CASES.index(case))
+    for flavour in mcu_check.HOST_BUILDS:
+        result = mcu_check.check_host(net, golden, tmp_path / "out", net.name, tmp_path, flavour)
+        assert (result.passed, result.failed, result.first) == (len(golden), 0, None), flavour
+
+
+# plan, mode, coding, weight_bits, board
+CHAIN = [("cnn", "typical", "ttfs", 8, "mps2-an385"), ("mlp", "saturate", "real", 16, "microbit"),
+         ("strided", "extreme", "ttfs", 2, "microbit"), ("cnn", "typical", "real", 8, "microbit"),
+         ("mlp", "typical", "ttfs", 8, "mps2-an386"), ("cnn", "silent", "real", 4, "mps2-an500")]
+
+
+@pytest.mark.parametrize("case", CHAIN, ids=case_id)
+def test_whole_chain_on_qemu(tmp_path, case):
+    """verify(): host builds, the example firmware under QEMU, sizes -- 0 mismatches."""
+    for name in ("gcc", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm", "make"):
+        need_tool(name)
+    plan, mode, coding, wb, board = case
+    net = randnet.random_network(100 + CHAIN.index(case), plan=plan, mode=mode,
+                                 input_coding=coding, weight_bits=wb)
+    golden = export(net, tmp_path, board=board)
+    report = mcu.verify(tmp_path, progress=False)
+    assert report.ok, "\n".join(report.lines) + f"\n{report.first_mismatch}"
+    assert report.failed == 0 and report.first_mismatch is None
+    # every vector on the host twice, and on the board
+    assert report.passed == 3 * len(golden) == 2 * len(golden) + report.data["qemu_vectors"]
+    assert report.data["board"] == board
+    assert report.data["cpu"] == mcu_view.BOARDS[board].cpu
+    assert 0 < report.data["model_flash"] < report.data["firmware_flash"]
+    assert 0 < report.data["stack_used"] < mcu_view.BOARDS[board].stack
+
+
+def test_corrupted_weight_is_caught_and_named(tmp_path):
+    """One changed weight in the generated C: the host and the board both report mismatches,
+    and the report names the layer whose spike times diverge first."""
+    for name in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm", "make"):
+        need_tool(name)
+    net = randnet.random_network(5, plan="cnn", mode="typical")
+    export(net, tmp_path, n=40)
+    model_c = tmp_path / f"{net.name}_model.c"
+    layer = net.layers[2]                                     # conv2, after conv0 and pool1
+    text = model_c.read_text()
+    start = text.index(f"{net.name}_{layer.name}_weight[")
+    head, body = text[:start], text[start:]
+    first = re.search(r"= \{\s*(-?\d+)", body)
+    value = int(first.group(1))
+    body = body[:first.start(1)] + str(-value if value else 60) + body[first.end(1):]
+    model_c.write_text(head + body)
+    report = mcu.verify(tmp_path, progress=False)
+    assert not report.ok and report.failed > 0
+    assert f"layer '{layer.name}'" in report.first_mismatch
+    assert "host gcc" in report.first_mismatch
+    qemu_line = next(line for line in report.lines if line.startswith("qemu"))
+    assert int(re.search(r"(\d+) failed", qemu_line).group(1)) > 0, qemu_line
+
+
+def test_output_files_and_reproducible_bytes(tmp_path):
+    net = randnet.random_network(2, plan="cnn", mode="typical", input_coding="ttfs",
+                                 name="kws_net")
+    golden = vectors.make(net, randnet.random_images(2, net, 5))
+    first = mcu.render_files(net, golden, "kws_net")
+    assert first == mcu.render_files(net, golden, "kws_net")
+    assert {"kws_net_model.h", "kws_net_model.c", "kws_net_vectors.h", "ttfs.h", "README.md",
+            "example/Makefile", "example/main.c", "example/board.c",
+            "example/boards/sections.ld", "host/harness.c"} <= set(first)
+    model_c = first["kws_net_model.c"].decode()
+    assert f"from {net.content_hash} -- do not edit" in model_c
+    assert not re.search(r"\b20\d\d-\d\d-\d\d", model_c)            # no dates
+    assert "static const int8_t kws_net_conv0_weight[54U]" in model_c   # 3x2x3x3
+    assert first["ttfs.h"] == (ROOT / "firmware/runtime/ttfs.h").read_bytes()
+    assert "int kws_net_infer(const uint8_t input[KWS_NET_N_IN]" in \
+        first["kws_net_model.h"].decode()
+    readme = first["README.md"].decode()
+    assert "kws_net_model.c" in readme and "CMake" in readme
+    wide = randnet.random_network(2, plan="mlp", weight_bits=16)
+    assert "static const int16_t rnd_fc0_weight[192U]" in \
+        mcu.render_files(wide, vectors.make(wide, randnet.random_images(0, wide, 1)),
+                         "rnd")["rnd_model.c"].decode()
+
+
+def test_make_in_the_output_folder_builds_for_each_board(tmp_path):
+    """`make -C OUT/example BOARD=...` (the README's command) builds for every board."""
+    need_tool("arm-none-eabi-gcc")
+    make = need_tool("make")
+    net = randnet.random_network(4, plan="strided")
+    export(net, tmp_path)
+    for board in mcu_view.BOARDS:
+        subprocess.run([make, "-s", "-C", str(tmp_path / "example"), f"BOARD={board}"],
+                       check=True)
+        assert (tmp_path / "example" / "build" / board / "firmware.elf").is_file()
+    proc = subprocess.run([make, "-C", str(tmp_path / "example"), "BOARD=stm32"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "BOARD=stm32 is not supported" in proc.stderr
+
+
+def test_too_large_for_a_board_fails_to_link_clearly(tmp_path):
+    """A model for mps2 built for the micro:bit: the linker names the overflowing region."""
+    need_tool("arm-none-eabi-gcc")
+    make = need_tool("make")
+    net = _dense_net(n_in=64, n_hidden=3000)          # 192 KB weights + 24 KiB of events
+    export(net, tmp_path, n=2)
+    assert mcu_check.default_board(tmp_path) == "mps2-an385"
+    proc = subprocess.run([make, "-s", "-C", str(tmp_path / "example"), "BOARD=microbit"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "region `RAM' overflowed" in proc.stderr
+
+
+def _dense_net(*, n_in: int, n_hidden: int, name: str = "big") -> Network:
+    rng = np.random.default_rng(0)
+    T = 4
+    hidden = Dense("fc", rng.integers(-3, 4, (n_hidden, n_in)).astype(np.int32),
+                   np.zeros(n_hidden, np.int32), np.array([900, 600, 400, 200], np.int32),
+                   np.array([255, 128, 64, 32], np.int32))
+    out = Output("out", rng.integers(-3, 4, (2, n_hidden)).astype(np.int32),
+                 np.zeros(2, np.int32))
+    return Network(name=name, T=T, weight_bits=8, kernel_bits=8, input_shape=(1, n_in, 1),
+                   input_coding="real", layers=(Flatten("flat"), hidden, out))
+
+
+@pytest.mark.parametrize("bad", ["9lives", "my-model", "int", "ttfs_model", "a b", ""])
+def test_bad_name_is_refused_before_writing(tmp_path, bad):
+    net = randnet.random_network(0)
+    golden = vectors.make(net, randnet.random_images(0, net, 1))
+    with pytest.raises(ExportError, match="--name"):
+        mcu.emit(ExportContext(net=net, vectors=golden, out=tmp_path, name=bad))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_too_large_for_every_board_is_refused(tmp_path):
+    net = _dense_net(n_in=1024, n_hidden=5000)         # 5 MB of weights
+    golden = vectors.make(net, np.zeros((1, 1024), np.uint8))
+    with pytest.raises(ExportError, match=r"too large for the MCU target: microbit has 256 KiB "
+                                          r"flash .*mps2-an385 has 4096 KiB flash"):
+        mcu.emit(ExportContext(net=net, vectors=golden, out=tmp_path, name="big"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_board_option(tmp_path):
+    net = randnet.random_network(0)
+    golden = vectors.make(net, randnet.random_images(0, net, 1))
+    with pytest.raises(ExportError, match="board 'stm32' is not supported"):
+        mcu.emit(ExportContext(net=net, vectors=golden, out=tmp_path, name="m",
+                               options={"board": "stm32"}))
+    assert list(tmp_path.iterdir()) == []
+    big = _dense_net(n_in=64, n_hidden=3000)
+    with pytest.raises(ExportError, match="too large for the MCU target: microbit"):
+        mcu.emit(ExportContext(net=big, vectors=vectors.make(big, np.zeros((1, 64), np.uint8)),
+                               out=tmp_path, name="m", options={"board": "microbit"}))
+    files = mcu.render_files(net, golden, "m", board="mps2-an500")
+    assert b"BOARD ?= mps2-an500" in files["example/Makefile"]
+    assert b"BOARD ?= microbit" in mcu.render_files(net, golden, "m")["example/Makefile"]
+
+
+def test_existing_files_are_not_overwritten(tmp_path):
+    net = randnet.random_network(0)
+    golden = vectors.make(net, randnet.random_images(0, net, 1))
+    (tmp_path / "rnd_model.c").write_text("mine")
+    with pytest.raises(ExportError, match="would overwrite rnd_model.c"):
+        mcu.emit(ExportContext(net=net, vectors=golden, out=tmp_path, name="rnd"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rnd_model.c"]
+    assert (tmp_path / "rnd_model.c").read_text() == "mine"
+
+
+def test_missing_tool_is_an_export_error_naming_it(tmp_path, monkeypatch):
+    net = randnet.random_network(0)
+    export(net, tmp_path, n=1)
+    real = tools.find_tool
+    monkeypatch.setattr(tools, "find_tool",
+                        lambda name: None if name == "qemu-system-arm" else real(name))
+    with pytest.raises(ExportError, match="'qemu-system-arm' not found"):
+        mcu.verify(tmp_path, progress=False)
+
+
+def test_verify_refuses_a_folder_that_is_not_an_mcu_export(tmp_path):
+    with pytest.raises(ExportError, match="model.ttfs"):
+        mcu.verify(tmp_path, progress=False)
+    net = randnet.random_network(0)
+    ir.save(net, tmp_path / "model.ttfs")
+    with pytest.raises(ExportError, match="no rnd_model.c"):
+        mcu.verify(tmp_path, progress=False)
+
+
+def test_board_table_matches_the_linker_scripts():
+    """mcu_view.BOARDS (used for the board choice) says what boards/*.ld say."""
+    for board in mcu_view.BOARDS.values():
+        script = (ROOT / "firmware/example/boards" / board.ldscript).read_text()
+        flash, ram = (int(m) * {"K": 1024, "M": 2**20}[u] for m, u in
+                      re.findall(r"LENGTH = (\d+)([KM])", script))
+        stack = re.search(r"__stack_size = (\d+)K;", script).group(1)
+        assert (flash, ram, int(stack) * 1024) == (board.flash, board.ram, board.stack)
+
+
+def test_checksums_match_the_c_definition():
+    """The board checks spike times through sum_i t_i * (2654435761 * (i + 1)) mod 2^32."""
+    times = np.array([[3, 0, 7], [8, 8, 8]], dtype=np.int32)
+    expected = [sum(int(t) * (2654435761 * (i + 1) % 2**32) for i, t in enumerate(row)) % 2**32
+                for row in times]
+    assert mcu_view.checksums([times])[:, 0].tolist() == expected
+    changed = times.copy()
+    changed[0, 2] = 6
+    assert mcu_view.checksums([changed])[0, 0] != expected[0]
+
+
+def test_cli_export_and_verify(tmp_path, capsys):
+    """`ttfs-export model.ttfs --target mcu --verify` then `ttfs-verify OUT`."""
+    for name in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm", "make"):
+        need_tool(name)
+    from codegen import export_cli, verify_cli
+    net = randnet.random_network(9, plan="mlp", input_coding="ttfs", name="kws")
+    ir.save(net, tmp_path / "kws.ttfs")
+    out = tmp_path / "out"
+    assert export_cli.main([str(tmp_path / "kws.ttfs"), "--target", "mcu", "-o", str(out),
+                            "--vectors", "10", "--board", "mps2-an385", "--verify"]) == 0
+    assert "mcu: 36 passed, 0 failed -> OK" in capsys.readouterr().out
+    assert verify_cli.main([str(out)]) == 0
+    assert export_cli.main([str(tmp_path / "kws.ttfs"), "--target", "mcu", "-o", str(out),
+                            "--name", "9bad"]) == 2
+    assert "--name" in capsys.readouterr().err

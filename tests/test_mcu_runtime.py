@@ -1,0 +1,41 @@
+"""The hand-written C runtime (firmware/runtime/ttfs.h) on its own: hand-checked C cases
+(tests/firmware/test_runtime.c) with strict warnings and under ASan/UBSan, for 8- and 16-bit
+weights; the header also compiles as C++ and for a Cortex-M0 without warnings."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codegen.mcu_check import HOST_BUILDS, STRICT
+from tests.conftest import need_tool
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNTIME = ROOT / "firmware" / "runtime"
+CASES = Path(__file__).resolve().parent / "firmware" / "test_runtime.c"
+
+
+@pytest.mark.parametrize("flavour", sorted(HOST_BUILDS))
+@pytest.mark.parametrize("weight_type", ["int8_t", "int16_t"])
+def test_runtime_cases(tmp_path, flavour, weight_type):
+    gcc = need_tool("gcc")
+    exe = tmp_path / "test_runtime"
+    subprocess.run([gcc, *HOST_BUILDS[flavour], f"-DTTFS_WEIGHT_T={weight_type}",
+                    "-I", str(RUNTIME), "-o", str(exe), str(CASES)], check=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 failures" in proc.stdout
+
+
+def test_runtime_header_compiles_as_cxx_and_for_cortex_m0(tmp_path):
+    source = tmp_path / "use.c"
+    source.write_text('#include "ttfs.h"\nint use(void);\n'
+                      "int use(void) { return (int)sizeof(struct ttfs_stats); }\n")
+    gxx = need_tool("g++")
+    subprocess.run([gxx, "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror",
+                    "-fsyntax-only", "-I", str(RUNTIME), str(source)], check=True)
+    arm = need_tool("arm-none-eabi-gcc")
+    subprocess.run([arm, "-mcpu=cortex-m0", "-mthumb", *STRICT, "-O2", "-c", "-I", str(RUNTIME),
+                    "-o", str(tmp_path / "use.o"), str(source)], check=True)
