@@ -1,0 +1,233 @@
+"""Torch surrogate of a TTFS network, built from a layer spec (docs/architecture.md).
+
+Each hidden `conv2d`/`dense` layer is weight + bias -> BatchNorm -> activation, where the
+activation is the TTFS decoded value of `sdk.functional.ttfs_activation` with the layer's
+trainable scalar kernel parameters `tau`, `td` (shape [1]), or ReLU (baseline, or a relaxed
+layer under SR). `maxpool2d` is max pooling (stride = size; equals the SNN's earliest spike).
+`output` is a dense layer without BN that does not fire; the class is argmax z (lowest index on
+ties). Under `ttfs` input coding the input values byte/255 pass through the TTFS activation
+with the input kernel (`input.tau`, `input.td`) first.
+
+State-dict keys: `<name>.weight`, `<name>.bias`, `<name>.bn.{weight,bias,running_mean,
+running_var,num_batches_tracked}`, `<name>.tau`, `<name>.td`, and `input.tau`, `input.td`.
+
+Architectures (`ARCHITECTURES`) return layer-spec lists for an input shape:
+
+- `mlp`: flatten - dense 256 - output (784-256-10 on 28x28).
+- `cnn`: conv5x5 16ch pad 2 - pool 2 - conv5x5 32ch pad 2 - pool 2 - flatten - dense 128 -
+  output; needs H and W divisible by 4.
+- `vgg16`: the paper's VGG-16 for 3x32x32 (3x3 convs, pad 1):
+  64-64-P-128-128-P-256x3-P-512x3-P-512x3-P-FC512-FC512-output. No dropout (none of the
+  architectures use it: mnist5k and digits train well without it at the default budgets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sdk.floatnet import (SPIKING_KINDS, FloatNetwork, NetworkError, check_layer_specs,
+                          layer_shapes, network_from_arrays)
+from sdk.functional import ttfs_activation
+
+
+def mlp(input_shape: Sequence[int], num_classes: int) -> list[dict]:
+    """flatten - dense 256 - output."""
+    return [{"kind": "flatten", "name": "flatten"},
+            {"kind": "dense", "name": "fc1", "out_features": 256},
+            {"kind": "output", "name": "out", "out_features": num_classes}]
+
+
+def cnn(input_shape: Sequence[int], num_classes: int) -> list[dict]:
+    """conv5x5(16) - pool2 - conv5x5(32) - pool2 - flatten - dense 128 - output."""
+    _, h, w = input_shape
+    if h % 4 or w % 4:
+        raise NetworkError(f"arch 'cnn' needs an input whose height and width are multiples of "
+                           f"4, got {list(input_shape)}")
+    return [{"kind": "conv2d", "name": "conv1", "out_channels": 16, "kernel_size": 5,
+             "stride": 1, "padding": 2},
+            {"kind": "maxpool2d", "name": "pool1", "size": 2},
+            {"kind": "conv2d", "name": "conv2", "out_channels": 32, "kernel_size": 5,
+             "stride": 1, "padding": 2},
+            {"kind": "maxpool2d", "name": "pool2", "size": 2},
+            {"kind": "flatten", "name": "flatten"},
+            {"kind": "dense", "name": "fc1", "out_features": 128},
+            {"kind": "output", "name": "out", "out_features": num_classes}]
+
+
+VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+
+def vgg16(input_shape: Sequence[int], num_classes: int) -> list[dict]:
+    """The paper's VGG-16 for CIFAR-sized 3x32x32 inputs."""
+    if tuple(input_shape) != (3, 32, 32):
+        raise NetworkError(f"arch 'vgg16' needs 3x32x32 inputs, got {list(input_shape)}")
+    layers = []
+    for b, block in enumerate(VGG16_BLOCKS, start=1):
+        layers += [{"kind": "conv2d", "name": f"conv{b}_{i}", "out_channels": c,
+                    "kernel_size": 3, "stride": 1, "padding": 1}
+                   for i, c in enumerate(block, start=1)]
+        layers.append({"kind": "maxpool2d", "name": f"pool{b}", "size": 2})
+    return layers + [{"kind": "flatten", "name": "flatten"},
+                     {"kind": "dense", "name": "fc1", "out_features": 512},
+                     {"kind": "dense", "name": "fc2", "out_features": 512},
+                     {"kind": "output", "name": "out", "out_features": num_classes}]
+
+
+ARCHITECTURES = {"mlp": mlp, "cnn": cnn, "vgg16": vgg16}
+
+
+class Kernel(nn.Module):
+    """Trainable scalar kernel parameters tau and td (shape [1]) of one spiking layer."""
+
+    def __init__(self, tau0: float, td0: float):
+        super().__init__()
+        self.tau = nn.Parameter(torch.tensor([float(tau0)]))
+        self.td = nn.Parameter(torch.tensor([float(td0)]))
+
+
+class Hidden(Kernel):
+    """conv2d/dense -> BatchNorm -> TTFS activation (or ReLU), Glorot-uniform init."""
+
+    def __init__(self, spec: dict, in_shape: tuple[int, ...], *, tau0: float, td0: float,
+                 bn_eps: float):
+        super().__init__(tau0, td0)
+        n_out = spec.get("out_channels", spec.get("out_features"))
+        self.conv = spec["kind"] == "conv2d"
+        k = spec.get("kernel_size", 0)
+        shape = (n_out, in_shape[0], k, k) if self.conv else (n_out, in_shape[0])
+        self.stride, self.padding = spec.get("stride", 1), spec.get("padding", 0)
+        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(shape)))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+        self.bn = (nn.BatchNorm2d if self.conv else nn.BatchNorm1d)(n_out, eps=bn_eps)
+
+    def potential(self, x: Tensor) -> Tensor:
+        """z = BN(W x + b)."""
+        if self.conv:
+            return self.bn(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
+        return self.bn(F.linear(x, self.weight, self.bias))
+
+
+class Output(nn.Module):
+    """Dense read-out without BN; does not fire."""
+
+    def __init__(self, n_out: int, n_in: int):
+        super().__init__()
+        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_out, n_in)))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+
+class TTFSNet(nn.Module):
+    """The surrogate DNN of a TTFS SNN (see the module docstring).
+
+    Args:
+        layers: layer specs (docs/architecture.md). input_shape: (C, H, W).
+        T: time steps per window. q: threshold offset. tau0, td0: initial kernel parameters.
+        input_coding: 'real' or 'ttfs'. bn_eps: BatchNorm epsilon.
+    """
+
+    def __init__(self, layers: list[dict], input_shape: Sequence[int], *, T: int, q: float,
+                 tau0: float, td0: float, input_coding: str = "real", bn_eps: float = 1e-5):
+        super().__init__()
+        check_layer_specs(layers, tuple(input_shape))
+        if input_coding not in ("real", "ttfs"):
+            raise NetworkError(f"input coding {input_coding!r}: expected 'real' or 'ttfs'")
+        self.specs = [dict(spec) for spec in layers]
+        self.input_shape = tuple(input_shape)
+        self.T, self.q, self.input_coding, self.bn_eps = T, q, input_coding, bn_eps
+        #: names and neuron counts of the kernel layers, in `self.kernels` order
+        self.kernel_names: list[str] = []
+        self.kernel_neurons: list[int] = []
+        if input_coding == "ttfs":
+            self.add_module("input", Kernel(tau0, td0))
+            self.kernel_names.append("input")
+            self.kernel_neurons.append(int(np.prod(self.input_shape)))
+        for spec, (in_shape, out_shape) in zip(layers, layer_shapes(layers, self.input_shape)):
+            if spec["kind"] in SPIKING_KINDS:
+                self.kernel_names.append(spec["name"])
+                self.kernel_neurons.append(int(np.prod(out_shape)))
+                self.add_module(spec["name"], Hidden(spec, in_shape, tau0=tau0, td0=td0,
+                                                     bn_eps=bn_eps))
+            elif spec["kind"] == "output":
+                self.add_module(spec["name"], Output(out_shape[0], in_shape[0]))
+
+    @property
+    def kernels(self) -> list[Kernel]:
+        """Every spiking layer's kernel module, the input's first under `ttfs` coding."""
+        return [m for m in self.children() if isinstance(m, Kernel)]
+
+    @property
+    def hidden(self) -> list[Hidden]:
+        return [m for m in self.children() if isinstance(m, Hidden)]
+
+    def kernel_parameters(self) -> list[nn.Parameter]:
+        return [p for k in self.kernels for p in (k.tau, k.td)]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        kernel_ids = {id(p) for p in self.kernel_parameters()}
+        return [p for p in self.parameters() if id(p) not in kernel_ids]
+
+    def forward(self, x: Tensor, relu: Sequence[bool] | None = None) -> Tensor:
+        """Output potentials z [N, classes] for inputs byte/255 [N, C, H, W].
+
+        `relu[k]` True makes the k-th kernel layer (`self.kernels` order) use ReLU instead of
+        the TTFS activation (the ReLU baseline, or SR relaxation); None means TTFS everywhere.
+        """
+        return self.run(x, relu)[0]
+
+    def run(self, x: Tensor, relu: Sequence[bool] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """(output potentials, the activations of every kernel layer in `self.kernels` order).
+
+        A TTFS activation is the decoded value eps(t) of each neuron's spike, 0 if silent.
+        """
+        relu = [False] * len(self.kernels) if relu is None else list(relu)
+        activations: list[Tensor] = []
+
+        def activate(module: Kernel, z: Tensor) -> Tensor:
+            if relu[len(activations)]:
+                a = F.relu(z)
+            else:
+                a = ttfs_activation(z, module.tau, module.td, T=self.T, q=self.q)
+            activations.append(a)
+            return a
+
+        if self.input_coding == "ttfs":
+            x = activate(self.input, x)
+        for spec in self.specs:
+            kind, module = spec["kind"], getattr(self, spec["name"], None)
+            if kind in SPIKING_KINDS:
+                x = activate(module, module.potential(x))
+            elif kind == "maxpool2d":
+                x = F.max_pool2d(x, spec["size"])
+            elif kind == "flatten":
+                x = x.flatten(1)
+            else:
+                x = F.linear(x, module.weight, module.bias)
+        return x, activations
+
+    def config(self) -> dict:
+        """The network part of a run's config.json."""
+        return {"T": self.T, "q": self.q, "input_coding": self.input_coding,
+                "bn_eps": self.bn_eps, "input_shape": list(self.input_shape),
+                "num_classes": self.specs[-1]["out_features"], "layers": self.specs}
+
+    def float_network(self) -> FloatNetwork:
+        """This model's BN-folded float network (as `load_float_network` would read it)."""
+        arrays = {k: v.detach().cpu().double().numpy() for k, v in self.state_dict().items()}
+        return network_from_arrays(self.config(), arrays)
+
+
+def build_model(config: dict, *, tau0: float = 1.0, td0: float = 0.0) -> TTFSNet:
+    """A TTFSNet for the network part of a run config (`TTFSNet.config` output)."""
+    return TTFSNet(config["layers"], config["input_shape"], T=int(config["T"]),
+                   q=float(config["q"]), tau0=tau0, td0=td0,
+                   input_coding=config["input_coding"], bn_eps=float(config["bn_eps"]))
+
+
+def classes(scores: Tensor | np.ndarray) -> np.ndarray:
+    """argmax over the last axis, lowest index on ties (int64)."""
+    return np.argmax(np.asarray(scores), axis=-1).astype(np.int64)

@@ -1,0 +1,388 @@
+"""Trainer for TTFS surrogate DNNs (Park & Yoon 2021) and the run-directory writer.
+
+Methods (DESIGN.md section 3), each part switchable for ablations:
+
+- ``relu``: the plain ReLU DNN of the same architecture and recipe (baseline; not an SNN).
+- ``sm``: surrogate model, the TTFS activation in every hidden layer from the first epoch.
+- ``sr``: stochastic relaxation: per hidden layer and training step one r ~ U(0, 1); the layer
+  uses the TTFS activation if r < p(e) = (1 - p_b)(e + 1)/E_SR, else ReLU.
+- ``+tr``: kernel parameters (tau, td) frozen until epoch E_tk, then trained with CE + R,
+  R = lambda_R sum_l [(tau_l - tau_0)^2 + (td_l - td_0)^2]. Without TR (sm, sr) they are
+  trained with CE alone from epoch 0.
+- ``+tkbn``: from epoch E_tk the loss lambda_BN * L_BN(gamma, beta; x_T) on every hidden BN
+  (x_T = exp(-(T - td)/tau) detached, so only gamma and beta see it).
+
+One backward pass of CE + R + L_BN trains both parameter groups: R depends only on (tau, td)
+and L_BN only on (gamma, beta), so the weights never see R and the kernel never sees L_BN.
+Evaluation always uses the TTFS activation (ReLU for the baseline).
+
+Checkpoint selection: best validation accuracy among the epochs in which every part of the
+method is active (e >= E_SR for sr, e >= max(E_SR, E_tk) with tr; all epochs for relu and sm;
+the last epoch if none is eligible); ties go to fewer validation spikes. The test accuracy
+reported is that checkpoint's.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from sdk.data import Dataset, load_dataset, split_validation
+from sdk.floatnet import (CONFIG_FILE, WEIGHTS_FILE, NetworkError, read_config, read_weights)
+from sdk.functional import firing_floor, sr_probability, tkbn_loss, tr_loss
+from sdk.model import ARCHITECTURES, TTFSNet, build_model, classes
+from sdk.simulate import run_closed_form
+
+METHODS = ("relu", "sm", "sr", "sr+tr", "sr+tr+tkbn")
+TKBN_FORMS = ("taylor", "tail")
+METRICS_FILE = "metrics.jsonl"
+RESULT_FILE = "result.json"
+PLOT_FILE = "training.png"
+#: Images per forward pass at evaluation.
+EVAL_BATCH = 500
+
+
+class TrainingError(ValueError):
+    """Invalid options, an unusable output directory, or a diverged run (NaN loss)."""
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of a run (CPU-sized defaults; see docs/training.md).
+
+    `sr_epochs` (E_SR) and `tk_epoch` (E_tk) default to a quarter of `epochs`.
+    """
+
+    dataset: str = "mnist5k"
+    arch: str = "cnn"
+    method: str = "sr+tr+tkbn"
+    epochs: int = 40
+    T: int = 16
+    tau0: float = 5.0
+    td0: float = 0.0
+    q: float = 0.5
+    lambda_r: float = 1e-4
+    lambda_bn: float = 1e-2
+    tkbn_form: str = "taylor"
+    sr_epochs: int | None = None
+    tk_epoch: int | None = None
+    p_bypass: float = 0.0
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    input_coding: str = "real"
+    device: str = "cpu"
+
+    def resolved(self) -> TrainConfig:
+        """A validated copy with E_SR and E_tk filled in; raises TrainingError."""
+        cfg = copy.copy(self)
+        if cfg.sr_epochs is None:
+            cfg.sr_epochs = cfg.epochs // 4
+        if cfg.tk_epoch is None:
+            cfg.tk_epoch = cfg.epochs // 4
+        checks = [
+            (cfg.arch in ARCHITECTURES, f"unknown arch {cfg.arch!r}; expected one of "
+                                        f"{', '.join(ARCHITECTURES)}"),
+            (cfg.method in METHODS, f"unknown method {cfg.method!r}; expected one of "
+                                    f"{', '.join(METHODS)}"),
+            (cfg.tkbn_form in TKBN_FORMS, f"unknown TKBN form {cfg.tkbn_form!r}; expected "
+                                          f"taylor or tail"),
+            (cfg.input_coding in ("real", "ttfs"), f"unknown input coding "
+                                                   f"{cfg.input_coding!r}; expected real or ttfs"),
+            (cfg.device in ("cpu", "cuda"), f"unknown device {cfg.device!r}; expected cpu or "
+                                            "cuda"),
+            (cfg.epochs >= 1, f"epochs must be at least 1, got {cfg.epochs}"),
+            (cfg.T >= 2, f"T must be at least 2, got {cfg.T}"),
+            (cfg.tau0 > 0 and math.isfinite(cfg.tau0), f"tau0 must be > 0, got {cfg.tau0}"),
+            (math.isfinite(cfg.td0), f"td0 must be finite, got {cfg.td0}"),
+            (0 <= cfg.q < 1, f"q must be in [0, 1), got {cfg.q}"),
+            (cfg.sr_epochs >= 0, f"sr-epochs must be >= 0, got {cfg.sr_epochs}"),
+            (cfg.tk_epoch >= 0, f"tk-epoch must be >= 0, got {cfg.tk_epoch}"),
+            (0 <= cfg.p_bypass <= 1, f"p-bypass must be in [0, 1], got {cfg.p_bypass}"),
+            (cfg.lambda_r >= 0, f"lambda-r must be >= 0, got {cfg.lambda_r}"),
+            (cfg.lambda_bn >= 0, f"lambda-bn must be >= 0, got {cfg.lambda_bn}"),
+            (cfg.batch_size >= 1, f"batch-size must be >= 1, got {cfg.batch_size}"),
+            (cfg.lr > 0, f"lr must be > 0, got {cfg.lr}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise TrainingError(message)
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise TrainingError("device 'cuda' requested but torch sees no CUDA device")
+        return cfg
+
+    @property
+    def parts(self) -> set[str]:
+        """The method's parts: subset of {'relu', 'sr', 'tr', 'tkbn'} ('sm' has none)."""
+        return set() if self.method == "sm" else set(self.method.split("+"))
+
+    @property
+    def first_eligible_epoch(self) -> int:
+        """The first epoch in which every part of the method is active."""
+        starts = [0]
+        if "sr" in self.parts:
+            starts.append(self.sr_epochs)
+        if "tr" in self.parts:
+            starts.append(self.tk_epoch)
+        return max(starts)
+
+
+@dataclass
+class Fit:
+    """The selected model and the training history."""
+
+    model: TTFSNet
+    history: list[dict]
+    selected_epoch: int
+
+
+def to_tensor(images: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """uint8 bytes -> float32 byte/255."""
+    return torch.from_numpy(images).to(device=device, dtype=torch.float32) / 255.0
+
+
+def build(cfg: TrainConfig, dataset: Dataset) -> TTFSNet:
+    """The untrained model of `cfg` for `dataset` (seeded)."""
+    torch.manual_seed(cfg.seed)
+    layers = ARCHITECTURES[cfg.arch](dataset.input_shape, dataset.num_classes)
+    return TTFSNet(layers, dataset.input_shape, T=cfg.T, q=cfg.q, tau0=cfg.tau0, td0=cfg.td0,
+                   input_coding=cfg.input_coding).to(cfg.device)
+
+
+@torch.no_grad()
+def predict(model: TTFSNet, x: torch.Tensor, *, relu: bool = False
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(scores float64 [N, classes], fired neurons int64 [N, kernel layers]) in eval mode."""
+    model.eval()
+    mask = [relu] * len(model.kernels)
+    scores, fired = [], []
+    for i in range(0, len(x), EVAL_BATCH):
+        z, activations = model.run(x[i:i + EVAL_BATCH], mask)
+        scores.append(z.double().cpu().numpy())
+        fired.append(torch.stack([(a > 0).flatten(1).sum(1) for a in activations], 1)
+                     .cpu().numpy())
+    return np.concatenate(scores), np.concatenate(fired).astype(np.int64)
+
+
+def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False) -> Fit:
+    """Train `cfg.method` on the training split of `dataset`, select on the validation split."""
+    cfg = cfg.resolved()
+    train_x, train_y, val_x, val_y = split_validation(dataset.train_images,
+                                                      dataset.train_labels)
+    x, y = to_tensor(train_x, cfg.device), torch.from_numpy(train_y).to(cfg.device)
+    xv = to_tensor(val_x, cfg.device)
+    model = build(cfg, dataset)
+    parts, relu = cfg.parts, cfg.method == "relu"
+    opt_w = torch.optim.Adam(model.weight_parameters(), lr=cfg.lr)
+    opt_k = torch.optim.Adam(model.kernel_parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n_kernels = len(model.kernels)
+    neurons = np.array(model.kernel_neurons)
+    hidden = slice(1, None) if cfg.input_coding == "ttfs" else slice(None)
+    history, best, best_key = [], None, None
+    for epoch in range(cfg.epochs):
+        p_ttfs = 1.0                    # chance that a hidden layer uses TTFS in a step
+        if relu:
+            p_ttfs = 0.0
+        elif "sr" in parts:
+            p_ttfs = sr_probability(epoch, sr_epochs=cfg.sr_epochs, p_bypass=cfg.p_bypass)
+        train_kernel = not relu and ("tr" not in parts or epoch >= cfg.tk_epoch)
+        use_tr = "tr" in parts and epoch >= cfg.tk_epoch
+        use_tkbn = "tkbn" in parts and epoch >= cfg.tk_epoch
+        model.train()
+        order = torch.randperm(len(x), generator=gen).to(cfg.device)
+        batches = range(0, len(x), cfg.batch_size)
+        total_loss, correct, start = 0.0, 0, time.perf_counter()
+        for i in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
+                      disable=quiet, leave=False):
+            idx = order[i:i + cfg.batch_size]
+            mask = [relu or bool(torch.rand(1, generator=gen) >= p_ttfs)
+                    for _ in range(n_kernels)]
+            scores, _ = model.run(x[idx], mask)
+            loss = F.cross_entropy(scores, y[idx])
+            if use_tr:
+                loss = loss + tr_loss([k.tau for k in model.kernels],
+                                      [k.td for k in model.kernels],
+                                      tau0=cfg.tau0, td0=cfg.td0, lambda_r=cfg.lambda_r)
+            if use_tkbn:
+                loss = loss + tkbn_loss(
+                    [(h.bn.weight, h.bn.bias, firing_floor(h.tau, h.td, T=cfg.T).detach())
+                     for h in model.hidden], lambda_bn=cfg.lambda_bn, form=cfg.tkbn_form)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step "
+                                    f"{i // cfg.batch_size}; lower --lr or --lambda-bn")
+            opt_w.zero_grad()
+            opt_k.zero_grad()
+            loss.backward()
+            opt_w.step()
+            if train_kernel:
+                opt_k.step()
+            total_loss += loss.item() * len(idx)
+            correct += int((scores.argmax(1) == y[idx]).sum())
+        seconds = time.perf_counter() - start
+        val_scores, val_fired = predict(model, xv, relu=relu)
+        val_acc = float((classes(val_scores) == val_y).mean())
+        spikes = val_fired.mean(0) / neurons
+        val_hidden = float(val_fired[:, hidden].sum(1).mean() / neurons[hidden].sum())
+        history.append({
+            "epoch": epoch, "loss": total_loss / len(x), "train_accuracy": correct / len(x),
+            "val_accuracy": val_acc, "val_spikes_per_hidden_neuron": val_hidden,
+            "val_spikes_per_neuron": dict(zip(model.kernel_names, spikes.tolist())),
+            "tau": {n: k.tau.item() for n, k in zip(model.kernel_names, model.kernels)},
+            "td": {n: k.td.item() for n, k in zip(model.kernel_names, model.kernels)},
+            "p_ttfs": p_ttfs, "train_seconds": seconds})
+        key = (val_acc, -val_hidden)
+        if epoch >= cfg.first_eligible_epoch and (best_key is None or key > best_key):
+            best, best_key = (epoch, copy.deepcopy(model.state_dict())), key
+    if best is None:
+        best = (cfg.epochs - 1, copy.deepcopy(model.state_dict()))
+    model.load_state_dict(best[1])
+    return Fit(model, history, best[0])
+
+
+def evaluate(model: TTFSNet, config: dict, dataset: Dataset) -> dict:
+    """Test metrics of a trained model: surrogate accuracy and, for SNN methods, the float SNN.
+
+    The float SNN is the closed-form simulator on the BN-folded network; `agreement` is the
+    share of test images on which its class equals the surrogate's.
+    """
+    relu = config["method"] == "relu"
+    scores, _ = predict(model, to_tensor(dataset.test_images, config["device"]), relu=relu)
+    surrogate = classes(scores)
+    result = {"test_accuracy": float((surrogate == dataset.test_labels).mean())}
+    if relu:
+        return result | {"snn_test_accuracy": None, "spikes_per_hidden_neuron": None,
+                         "sops": None, "agreement": None}
+    net = model.float_network()
+    trace = run_closed_form(net, dataset.test_images)
+    return result | {
+        "snn_test_accuracy": float((trace.classes == dataset.test_labels).mean()),
+        "spikes_per_hidden_neuron": trace.spikes_per_hidden_neuron(net),
+        "sops": float(trace.sops.mean()),
+        "input_spikes": float(trace.input_spikes.mean()),
+        "agreement": float((trace.classes == surrogate).mean())}
+
+
+def check_output_dir(out: Path, *, force: bool) -> None:
+    """Refuse an existing non-empty output directory unless `force`."""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise TrainingError(f"--out {out} exists and is not empty; pass --force to replace it")
+
+
+def train(cfg: TrainConfig, out: str | Path, *, force: bool = False, quiet: bool = False
+          ) -> dict:
+    """Train, select, evaluate and write the run directory `out`; returns result.json's dict.
+
+    Everything is written into a temporary directory beside `out` that replaces `out` only
+    at the end, so a failed run never leaves a complete-looking directory.
+    """
+    cfg = cfg.resolved()
+    out = Path(out)
+    check_output_dir(out, force=force)
+    dataset = load_dataset(cfg.dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        result_fit = fit(cfg, dataset, quiet=quiet)
+        config = asdict(cfg) | result_fit.model.config()
+        result = evaluate(result_fit.model, config, dataset)
+        seconds = [h["train_seconds"] for h in result_fit.history]
+        result |= {"selected_epoch": result_fit.selected_epoch,
+                   "train_seconds_per_epoch": float(np.median(seconds))}
+        _write_run(tmp, config, result_fit, result)
+        for path in (tmp, *tmp.iterdir()):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        check_output_dir(out, force=force)
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return result
+
+
+def _write_run(folder: Path, config: dict, result_fit: Fit, result: dict) -> None:
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    state = {k: v.detach().cpu().contiguous() for k, v in result_fit.model.state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    with open(folder / METRICS_FILE, "w") as f:
+        for row in result_fit.history:
+            f.write(json.dumps(row) + "\n")
+    (folder / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    plot_history(result_fit.history, result_fit.selected_epoch, folder / PLOT_FILE)
+
+
+def plot_history(history: list[dict], selected: int, path: Path) -> None:
+    """training.png: accuracy and validation spikes per hidden neuron against the epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_acc, ax_spk) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train")
+    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_spk.plot(epochs, [h["val_spikes_per_hidden_neuron"] for h in history])
+    ax_spk.set(xlabel="epoch", ylabel="spikes per hidden neuron",
+               title="validation spikes per hidden neuron")
+    for ax in (ax_acc, ax_spk):
+        ax.axvline(selected, color="gray", linestyle="--", label="selected")
+    ax_acc.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def load_run(run_dir: str | Path) -> tuple[TTFSNet, dict]:
+    """The trained model and config of a run directory; raises NetworkError on a bad one."""
+    config = read_config(run_dir)
+    for key in ("method", "dataset", "device"):
+        if key not in config:
+            raise NetworkError(f"{Path(run_dir) / CONFIG_FILE}: missing key '{key}'")
+    model = build_model(config)
+    arrays = read_weights(run_dir)
+    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+    missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - set(model.state_dict()))
+    if missing or extra:
+        raise NetworkError(f"{Path(run_dir) / WEIGHTS_FILE} does not match config.json "
+                           f"(missing: {', '.join(missing) or '-'}; unexpected: "
+                           f"{', '.join(extra) or '-'})")
+    try:
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=False)
+    except RuntimeError as err:
+        raise NetworkError(f"{Path(run_dir) / WEIGHTS_FILE} does not match config.json: "
+                           f"{str(err).splitlines()[-1].strip()}") from None
+    config["device"] = "cpu"
+    return model, config
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Re-evaluate a saved run on its dataset's test split (surrogate and float SNN)."""
+    model, config = load_run(run_dir)
+    model.float_network()       # validates the checkpoint's values (tau > 0, finite)
+    return evaluate(model, config, load_dataset(config["dataset"]))
+
+
+def config_fields() -> tuple[str, ...]:
+    """Names of the TrainConfig options (the keys of a --config TOML file)."""
+    return tuple(f.name for f in fields(TrainConfig))

@@ -1,0 +1,131 @@
+"""Trainer: method schedules, checkpoint selection, determinism and the run directory."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from sdk.data import load_dataset
+from sdk.floatnet import load_float_network
+from sdk.simulate import run_closed_form
+from sdk.train import TrainConfig, TrainingError, evaluate_run, fit, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def config(**kw):
+    base = dict(dataset="digits", arch="mlp", epochs=4, sr_epochs=2, tk_epoch=2)
+    return TrainConfig(**(base | kw))
+
+
+def test_same_seed_same_model_and_history(digits):
+    a = fit(config(epochs=2), digits, quiet=True)
+    b = fit(config(epochs=2), digits, quiet=True)
+    for key, value in a.model.state_dict().items():
+        assert torch.equal(value, b.model.state_dict()[key]), key
+    strip = [{k: v for k, v in h.items() if k != "train_seconds"} for h in a.history]
+    assert strip == [{k: v for k, v in h.items() if k != "train_seconds"} for h in b.history]
+
+
+def kernel_trace(result, name="fc1"):
+    return [(h["tau"][name], h["td"][name]) for h in result.history]
+
+
+def test_tr_freezes_kernel_until_tk_epoch_then_trains(digits):
+    result = fit(config(method="sr+tr"), digits, quiet=True)
+    trace = kernel_trace(result)
+    assert trace[0] == trace[1] == (5.0, 0.0)          # epochs 0, 1 < E_tk = 2: frozen
+    assert trace[3] != trace[1]                        # trained from E_tk
+    assert [h["p_ttfs"] for h in result.history] == [0.5, 1.0, 1.0, 1.0]
+
+
+def test_kernel_trains_from_epoch_zero_without_tr_and_never_for_relu(digits):
+    assert kernel_trace(fit(config(method="sm", epochs=1), digits, quiet=True))[0] != (5.0, 0.0)
+    assert set(kernel_trace(fit(config(method="relu", epochs=2), digits, quiet=True))) == \
+        {(5.0, 0.0)}
+
+
+def test_tkbn_lowers_beta_and_spikes(digits):
+    plain = fit(config(method="sr+tr", epochs=5), digits, quiet=True)
+    tkbn = fit(config(method="sr+tr+tkbn", epochs=5, lambda_bn=1.0), digits, quiet=True)
+    # Adam moves beta by about lr per step: 33 steps under L_BN push it down by ~0.03
+    assert tkbn.model.fc1.bn.bias.mean() < plain.model.fc1.bn.bias.mean() - 0.02
+    assert tkbn.history[-1]["val_spikes_per_hidden_neuron"] < \
+        plain.history[-1]["val_spikes_per_hidden_neuron"]
+
+
+def test_selection_is_best_eligible_validation_accuracy_fewer_spikes_on_ties(digits):
+    result = fit(config(method="sr+tr+tkbn", epochs=5, sr_epochs=2, tk_epoch=3), digits,
+                 quiet=True)
+    eligible = [h for h in result.history if h["epoch"] >= 3]
+    best = max(eligible, key=lambda h: (h["val_accuracy"], -h["val_spikes_per_hidden_neuron"]))
+    assert result.selected_epoch == best["epoch"]
+    late = fit(config(method="sr", epochs=2, sr_epochs=5), digits, quiet=True)
+    assert late.selected_epoch == 1                    # no eligible epoch: the last
+
+
+def test_run_directory_contents(digits, tmp_path):
+    out = tmp_path / "run"
+    result = train(config(epochs=2, input_coding="ttfs"), out, quiet=True)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.jsonl",
+                                                     "model.safetensors", "result.json",
+                                                     "training.png"]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["method"] == "sr+tr+tkbn" and cfg["T"] == 16 and cfg["input_shape"] == [1, 8, 8]
+    assert cfg["layers"][-1] == {"kind": "output", "name": "out", "out_features": 10}
+    arrays = load_file(str(out / "model.safetensors"))
+    assert set(arrays) == {"input.tau", "input.td", "fc1.weight", "fc1.bias", "fc1.tau",
+                           "fc1.td", "fc1.bn.weight", "fc1.bn.bias", "fc1.bn.running_mean",
+                           "fc1.bn.running_var", "out.weight", "out.bias"}
+    assert all(a.dtype == np.float32 for a in arrays.values())
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert set(rows[0]["val_spikes_per_neuron"]) == {"input", "fc1"}
+    assert json.loads((out / "result.json").read_text()) == result
+    assert (out / "training.png").read_bytes()[:4] == b"\x89PNG"
+    # the float network read with numpy alone gives the reported SNN accuracy
+    net = load_float_network(out)
+    trace = run_closed_form(net, digits.test_images)
+    assert (trace.classes == digits.test_labels).mean() == result["snn_test_accuracy"]
+    assert trace.spikes_per_hidden_neuron(net) == pytest.approx(result["spikes_per_hidden_neuron"])
+    assert result["input_spikes"] > 0
+    again = evaluate_run(out)
+    assert again["test_accuracy"] == result["test_accuracy"]
+    assert again["sops"] == result["sops"]
+
+
+def test_failed_run_leaves_nothing(digits, tmp_path, monkeypatch):
+    def boom(*args, **kwargs):
+        raise TrainingError("loss became nan at epoch 0, step 0")
+
+    monkeypatch.setattr("sdk.train.fit", boom)
+    with pytest.raises(TrainingError, match="loss became nan"):
+        train(config(), tmp_path / "run", quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_nan_loss_is_a_training_error(digits):
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at epoch 0"):
+        fit(config(method="relu", lr=1e30, epochs=1), digits, quiet=True)
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"arch": "resnet"}, "unknown arch 'resnet'"),
+    ({"method": "tkbn"}, "unknown method 'tkbn'"),
+    ({"T": 1}, "T must be at least 2, got 1"),
+    ({"tau0": 0.0}, "tau0 must be > 0, got 0.0"),
+    ({"epochs": -1}, "epochs must be at least 1, got -1"),
+    ({"sr_epochs": -2}, "sr-epochs must be >= 0"),
+    ({"tkbn_form": "exact"}, "unknown TKBN form 'exact'"),
+    ({"input_coding": "rate"}, "unknown input coding 'rate'"),
+])
+def test_invalid_options(kw, message):
+    with pytest.raises(TrainingError, match=message):
+        config(**kw).resolved()
