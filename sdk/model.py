@@ -23,7 +23,7 @@ Architectures (`ARCHITECTURES`) return layer-spec lists for an input shape:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -195,6 +195,11 @@ class TTFSNet(nn.Module):
             activations.append(a)
             return a
 
+        return self.propagate(x, activate), activations
+
+    def propagate(self, x: Tensor, activate: Callable[[Kernel, Tensor], Tensor]) -> Tensor:
+        """Output potentials for inputs x, with `activate(kernel_module, z)` as the activation
+        of the input layer (`ttfs` coding) and of every spiking layer."""
         if self.input_coding == "ttfs":
             x = activate(self.input, x)
         for spec in self.specs:
@@ -207,7 +212,7 @@ class TTFSNet(nn.Module):
                 x = x.flatten(1)
             else:
                 x = F.linear(x, module.weight, module.bias)
-        return x, activations
+        return x
 
     def config(self) -> dict:
         """The network part of a run's config.json."""

@@ -123,10 +123,7 @@ def verify(out: Path, *, progress: bool = True) -> Report:
 def _export_forward_class():
     """The torch module class of the export-only forward (built lazily: torch is optional)."""
     import torch
-    import torch.nn.functional as F
     from torch import nn
-
-    from sdk.floatnet import SPIKING_KINDS
 
     def activation(z: torch.Tensor, tau: torch.Tensor, td: torch.Tensor, T: int, q: float
                    ) -> torch.Tensor:
@@ -145,19 +142,8 @@ def _export_forward_class():
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             m = self.model
-            if m.input_coding == "ttfs":
-                x = activation(x, m.input.tau, m.input.td, m.T, m.q)
-            for spec in m.specs:
-                kind, module = spec["kind"], getattr(m, spec["name"], None)
-                if kind in SPIKING_KINDS:
-                    x = activation(module.potential(x), module.tau, module.td, m.T, m.q)
-                elif kind == "maxpool2d":
-                    x = F.max_pool2d(x, spec["size"])
-                elif kind == "flatten":
-                    x = x.flatten(1)
-                else:
-                    x = F.linear(x, module.weight, module.bias)
-            return x
+            return m.propagate(x, lambda kernel, z: activation(z, kernel.tau, kernel.td, m.T,
+                                                               m.q))
 
     return ExportForward
 
