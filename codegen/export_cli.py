@@ -39,7 +39,22 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ttfs-export",
         description="Quantize a trained run (or take a model.ttfs), write golden vectors and "
-                    "emit C firmware (mcu), Verilog (fpga) or ONNX (onnx).")
+                    "emit C firmware (mcu), Verilog (fpga) or ONNX (onnx).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  ttfs-export runs/mlp --target mcu -o out/mlp-mcu --verify
+      C99 model + runtime + Cortex-M example project; checks it with gcc (strict and
+      ASan/UBSan) and under QEMU against the golden simulator, prints flash and RAM
+  ttfs-export runs/mlp --target fpga -o out/mlp-fpga --num-pe 8 --verify
+      Verilog + .mem weights + cocotb bench; runs it on Verilator, synthesizes with Yosys
+  ttfs-export runs/mlp --target onnx -o out/mlp-onnx --verify --vectors 1000
+      float surrogate as standard ONNX ops, checked with onnxruntime against torch
+  ttfs-export out/mlp-mcu/model.ttfs --target fpga -o out/mlp-fpga2
+      start from an integer model (no torch needed)
+  ttfs-verify out/mlp-fpga
+      re-run an exported folder's checks later (e.g. in a hardware regression)
+
+exit status: 0 ok, 1 verification mismatch, 2 bad input (one-line 'error: ...')""")
     p.add_argument("source", help="run directory (config.json + model.safetensors) or a "
                                   "model.ttfs file")
     p.add_argument("--target", required=True, choices=targets.TARGETS)
