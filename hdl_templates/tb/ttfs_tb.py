@@ -9,7 +9,8 @@ mismatch names the first sample, layer and neuron that diverged. Two passes:
 
 - exact: no idle gaps, no back-pressure; the cycles busy_o is high must equal the exporter's
   prediction for every vector;
-- stress: random idle gaps on the input and random back-pressure on the output (seeded).
+- stress: random idle gaps on the input and random back-pressure on the output (seeded), on
+  the first STRESS_VECTORS vectors (the handshakes, not the arithmetic, are under test).
 
 Handshakes are sampled at the falling edge (everything has settled for the next rising edge)
 and inputs are driven just after the rising edge, which behaves the same on every simulator.
@@ -29,6 +30,9 @@ import numpy as np
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
+
+STRESS_VECTORS = 8
 
 
 def _signed(value: int, bits: int) -> int:
@@ -119,17 +123,18 @@ class TB:
         dut.rst_ni.value = 1
         await RisingEdge(dut.clk_i)
 
-    async def run(self, *, gap: float, backpressure: float, seed: int) -> list[int]:
-        """Send every vector; check each result in order; return the busy cycles of each."""
+    async def run(self, count: int, *, gap: float, backpressure: float, seed: int) -> list[int]:
+        """Send the first `count` vectors; check each result in order; return the busy cycles
+        of each."""
         dut, design = self.dut, self.design
         rng = random.Random(seed)
-        driver = Driver(dut, self.inputs, design["lanes"], gap, rng)
+        driver = Driver(dut, self.inputs[:count], design["lanes"], gap, rng)
         layers = [LayerMonitor(dut, name, self.times[name].shape[1], design["T"])
                   for name in design["hidden"]]
         cycles, busy, ready, got = [], 0, 0, 0
         watchdog = 0
         driver.drive()
-        while got < len(self.inputs):
+        while got < count:
             await FallingEdge(dut.clk_i)
             in_fire = driver.valid and int(dut.in_ready_o.value)
             out_fire = ready and int(dut.out_valid_o.value)
@@ -189,11 +194,12 @@ async def golden_vectors(dut):
     seed = int(os.environ.get("TTFS_TB_SEED", "1"))
     tb = TB(dut, design, data, int(os.environ.get("TTFS_TB_LIMIT", "0")))
     await tb.start()
-    cycles = await tb.run(gap=0.0, backpressure=0.0, seed=seed)
+    cycles = await tb.run(len(tb.inputs), gap=0.0, backpressure=0.0, seed=seed)
     wrong = [(k, c, p) for k, (c, p) in enumerate(zip(cycles, tb.predicted)) if c != p]
     exact_mismatches = len(tb.mismatches)
     if os.environ.get("TTFS_TB_STRESS", "1") == "1":
-        await tb.run(gap=0.3, backpressure=0.3, seed=seed + 1)
+        await tb.run(min(STRESS_VECTORS, len(tb.inputs)), gap=0.3, backpressure=0.3,
+                     seed=seed + 1)
     result = {
         "vectors": len(tb.inputs),
         "mismatches": len(tb.mismatches),
