@@ -4,9 +4,10 @@ straightforward dense int8 implementation of the same integer network, plus flas
     .venv/bin/python -m bench.mcu [--images N] [--random]
 
 Models: the mnist5k MLP (784-256-10) and CNN (conv5x5 16 pad 2 - pool 2 - conv5x5 32 pad 2 -
-pool 2 - dense 128 - out 10), trained briefly with sdk.train into runs/bench-mcu-* (reused when
-present), quantized to 8 bits; with --random (or without torch) random weights whose thresholds
-are calibrated to about 15 % firing neurons per layer instead. Inputs: mnist5k test images.
+pool 2 - dense 128 - out 10), trained with sdk.train for ARCHS epochs into runs/bench-mcu-*
+(reused when present), quantized to 8 bits; with --random (or without torch) random weights
+whose thresholds are calibrated to about 15 % firing neurons per layer instead. Inputs: mnist5k
+test images.
 
 Counts: valgrind callgrind on the host (x86-64, `--toggle-collect=bench_infer`) and Cortex-M3
 (mps2-an385) under QEMU through the instruction-counting TCG plugin bench/mcu_src/insn_count.c
@@ -42,7 +43,7 @@ RUNS = ROOT / "runs"
 OPT = "-O2"
 ARM = ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
-ARCHS = {"mlp": 10, "cnn": 3}          # arch -> training epochs for the benchmark run
+ARCHS = {"mlp": 10, "cnn": 40}         # arch -> training epochs for the benchmark run
 
 
 def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:

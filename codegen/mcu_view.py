@@ -1,9 +1,10 @@
 """View-model of the MCU target: every number, type and name the C templates substitute.
 
 The templates in `firmware/templates/` only loop over and print what is computed here: the
-`static const` arrays of each layer (with the smallest C type that holds them), the layer table
-handed to the runtime `ttfs_run` (`firmware/runtime/ttfs.h`), the scratch buffer sizes, the
-trace layout, the golden vectors that fit on the board, and the memory budget.
+`static const` arrays of each layer in the runtime's layout (conv2d weights output channels
+innermost) and the smallest C type that holds them, the layer table handed to the runtime
+`ttfs_run` (`firmware/runtime/ttfs.h`), the scratch buffers and their types, the trace layout,
+the golden vectors that fit on the board, and the memory budget.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from sdk.vectors import Vectors
 #: sizeof on a 32-bit target (and on a 64-bit host the tables only grow, never the budget).
 SIZEOF = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "uint8_t": 1, "uint16_t": 2, "uint32_t": 4}
 EVENT_BYTES = 8          # struct ttfs_event: uint32_t index, int32_t operand
-LAYER_BYTES = 56         # struct ttfs_layer on a 32-bit target
-#: Flash of the runtime, main.c, startup and libgcc's division (measured about 2.5 KiB on M0).
+LAYER_BYTES = 60         # struct ttfs_layer on a 32-bit target
+#: Flash of the runtime, main.c, startup and libc's memset/memcpy (measured about 3 KiB on M0).
 CODE_RESERVE = 6 * 1024
 #: Multiplier of the per-layer trace checksum (Knuth's multiplicative hash constant).
 CHECKSUM_MUL = 2654435761
@@ -130,31 +131,50 @@ def checksums(trace_blocks: list[np.ndarray]) -> np.ndarray:
     return np.stack(sums, axis=1).astype(np.uint32) if sums else np.zeros((0, 0), np.uint32)
 
 
+def conv_rows(layer: Conv2d, h_out: int) -> int:
+    """Output rows of a conv2d layer the runtime keeps open at once (its accumulator ring):
+    the rows whose receptive field covers one input row, min(ceil(k / stride), h_out)."""
+    return min(-(-int(layer.weight.shape[2]) // layer.stride), h_out)
+
+
+def _runtime_weight(layer) -> tuple[np.ndarray, str]:
+    """The weights in the runtime's layout, and its description: dense and output as in the IR
+    [n_out][n_in]; conv2d output channels innermost, [k][k][c_in][c_out] (one input event
+    updates the accumulators of all output channels of a position contiguously)."""
+    if isinstance(layer, Conv2d):
+        c_out, c_in, k, _ = layer.weight.shape
+        return (np.ascontiguousarray(layer.weight.transpose(2, 3, 1, 0)),
+                f"[{k}][{k}][{c_in}][{c_out}] (conv2d, [dy][dx][c_in][c_out])")
+    shape = "".join(f"[{n}]" for n in layer.weight.shape)
+    return layer.weight, f"{shape} ({layer.kind}, [n_out][n_in])"
+
+
 def _layer_view(model: str, layer, info, wtype: str) -> LayerView:
     c_in, h_in, w_in = _shape3(info.in_shape)
     c_out, h_out, w_out = _shape3(info.out_shape)
     prefix = f"{model}_{layer.name}"
     pointers = {"weight": None, "bias": None, "theta": None, "kernel": None}
     if isinstance(layer, WEIGHTED):
-        shape = "x".join(map(str, layer.weight.shape))
-        pointers["weight"] = CArray(f"{prefix}_weight", wtype, layer.weight.reshape(-1),
-                                    f"{layer.name}: weight [{shape}] ({layer.kind}, C order)")
+        weight, layout = _runtime_weight(layer)
+        pointers["weight"] = CArray(f"{prefix}_weight", wtype, weight.reshape(-1),
+                                    f"{layer.name}: weight {layout}")
         pointers["bias"] = CArray(f"{prefix}_bias", "int32_t", layer.bias, f"{layer.name}: bias")
     if isinstance(layer, SPIKING):
         pointers["theta"] = CArray(f"{prefix}_theta", "int32_t", layer.theta,
                                    f"{layer.name}: threshold per time step (non-increasing)")
         pointers["kernel"] = CArray(f"{prefix}_kernel", "uint16_t", layer.kernel,
                                     f"{layer.name}: operand of a spike per time step")
-    k, stride, padding = 0, 0, 0
+    k, stride, padding, rows = 0, 0, 0, 0
     if isinstance(layer, Conv2d):
         k, stride, padding = int(layer.weight.shape[2]), layer.stride, layer.padding
+        rows = conv_rows(layer, h_out)
     elif isinstance(layer, MaxPool2d):
         k = layer.size
     fields = [("kind", "TTFS_" + layer.kind.upper())]
     fields += [(key, "NULL" if arr is None else arr.symbol) for key, arr in pointers.items()]
     fields += [(key, f"{value}U") for key, value in (
         ("c_in", c_in), ("h_in", h_in), ("w_in", w_in), ("c_out", c_out), ("h_out", h_out),
-        ("w_out", w_out), ("k", k), ("stride", stride), ("padding", padding))]
+        ("w_out", w_out), ("k", k), ("stride", stride), ("padding", padding), ("rows", rows))]
     arrays = tuple(arr for arr in pointers.values() if arr is not None)
     return LayerView(layer.name, layer.kind, arrays, tuple(fields))
 
@@ -166,6 +186,33 @@ def _time_buffers(net: Network) -> tuple[int, int]:
     for i, (_, n) in enumerate(trace_layout(net)):
         sizes[i % 2] = max(sizes[i % 2], n)
     return sizes[0], sizes[1]
+
+
+def scratch_plan(net: Network) -> dict:
+    """The static scratch buffers of `ttfs_run`, sized for the largest layer that uses each:
+
+    - `acc` (int32): a dense layer's n_out, or a conv2d layer's ring of open output rows
+      (rows x w_out x c_out);
+    - `events` (`struct ttfs_event`): the largest input of a dense or output layer (conv2d
+      layers read their input directly);
+    - `times0`, `times1` (`ttfs_time_t`): the spike-time ping-pong of `_time_buffers`.
+
+    Spike times are `uint8_t` when T <= 255, else `uint16_t`.
+    """
+    acc, events = [1], [1]
+    for layer, info in zip(net.layers, net.info):
+        if isinstance(layer, Conv2d):
+            c_out, h_out, w_out = info.out_shape
+            acc.append(conv_rows(layer, h_out) * w_out * c_out)
+        elif isinstance(layer, WEIGHTED):
+            events.append(math.prod(info.in_shape))
+            if not isinstance(layer, Output):
+                acc.append(math.prod(info.out_shape))
+    time_type = "uint8_t" if net.T <= 255 else "uint16_t"
+    times = tuple(max(n, 1) for n in _time_buffers(net))
+    return {"acc_len": max(acc), "events_len": max(events), "times_len": times,
+            "time_type": time_type,
+            "bytes": 4 * max(acc) + EVENT_BYTES * max(events) + SIZEOF[time_type] * sum(times)}
 
 
 def vector_bytes(net: Network) -> int:
@@ -208,12 +255,8 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
                          "input layer: spike time of each pixel byte (T = no spike)"),
                   CArray(f"{name}_input_kernel", "uint16_t", net.input_kernel,
                          "input layer: operand of an input spike per time step")]
-    weighted = [(layer, info) for layer, info in zip(net.layers, net.info)
-                if isinstance(layer, WEIGHTED)]
-    acc_len = max([math.prod(i.out_shape) for layer, i in weighted if not isinstance(layer, Output)]
-                  + [1])
-    events_len = max(math.prod(i.in_shape) for _, i in weighted)
-    times0, times1 = _time_buffers(net)
+    plan = scratch_plan(net)
+    times0, times1 = plan["times_len"]
     layout = trace_layout(net)
     trace_len = sum(n for _, n in layout)
     all_arrays = [a for lv in layers for a in lv.arrays] + inputs
@@ -221,7 +264,7 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
         weights=sum(a.nbytes for a in all_arrays if a.symbol.endswith("_weight")),
         tables=sum(a.nbytes for a in all_arrays if not a.symbol.endswith("_weight")),
         structs=LAYER_BYTES * len(layers) + 48,
-        scratch=4 * acc_len + EVENT_BYTES * events_len + 2 * (max(times0, 1) + max(times1, 1)),
+        scratch=plan["bytes"],
         trace=2 * trace_len,
     )
     chosen, n_target = choose_board(net, memory, board, len(vectors))
@@ -234,6 +277,7 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
         "checksum_mul": CHECKSUM_MUL,
         "T": net.T,
         "weight_type": wtype,
+        "time_type": plan["time_type"],
         "weight_bits": net.weight_bits,
         "kernel_bits": net.kernel_bits,
         "input_coding": net.input_coding,
@@ -245,9 +289,9 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
         "layers": layers,
         "summary": _summary(net),
         "input_arrays": inputs,
-        "acc_len": acc_len,
-        "events_len": events_len,
-        "times_len": (max(times0, 1), max(times1, 1)),
+        "acc_len": plan["acc_len"],
+        "events_len": plan["events_len"],
+        "times_len": (times0, times1),
         "trace": layout,
         "trace_len": trace_len,
         "memory": memory,

@@ -26,8 +26,9 @@ from tests.conftest import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# weight_bits, kernel_bits, T: 8-bit default, 16-bit weights, 2-bit weights, 16-bit kernels...
-BITS = [(8, 8, 8), (16, 8, 32), (2, 3, 5), (12, 2, 64), (8, 16, 16), (4, 8, 12)]
+# weight_bits, kernel_bits, T: 8-bit default, 16-bit weights, 2-bit weights, 16-bit kernels,
+# T > 255 (uint16_t spike times)...
+BITS = [(8, 8, 8), (16, 8, 32), (2, 3, 5), (12, 2, 300), (8, 16, 16), (4, 8, 12)]
 CASES = [(plan, mode, coding, *BITS[i % len(BITS)]) for i, (plan, mode, coding) in enumerate(
     itertools.product(randnet.PLANS, randnet.MODES, ("real", "ttfs")))]
 
@@ -248,6 +249,19 @@ def test_board_table_matches_the_linker_scripts():
                       re.findall(r"LENGTH = (\d+)([KM])", script))
         stack = re.search(r"__stack_size = (\d+)K;", script).group(1)
         assert (flash, ram, int(stack) * 1024) == (board.flash, board.ram, board.stack)
+
+
+def test_scratch_plan():
+    """1x7x7 -> conv 2ch 3x3 stride 2 padding 1 (2x4x4) -> dense 5 -> output 3: the conv keeps
+    ceil(3 / 2) = 2 output rows of 4 x 2 accumulators; events for the 32 dense inputs; spike
+    times conv (32) and dense (5) in uint8_t, or uint16_t when T > 255."""
+    net = randnet.random_network(0, plan="strided")
+    plan = mcu_view.scratch_plan(net)
+    assert (plan["acc_len"], plan["events_len"], plan["times_len"]) == (16, 32, (32, 5))
+    assert plan["time_type"] == "uint8_t"
+    assert plan["bytes"] == 4 * 16 + mcu_view.EVENT_BYTES * 32 + (32 + 5)
+    wide = mcu_view.scratch_plan(randnet.random_network(0, plan="strided", T=300))
+    assert (wide["time_type"], wide["bytes"]) == ("uint16_t", plan["bytes"] + 32 + 5)
 
 
 def test_checksums_match_the_c_definition():

@@ -1,6 +1,8 @@
-"""The hand-written C runtime (firmware/runtime/ttfs.h) on its own: hand-checked C cases
-(tests/firmware/test_runtime.c) with strict warnings and under ASan/UBSan, for 8- and 16-bit
-weights; the header also compiles as C++ and for a Cortex-M0 without warnings."""
+"""The hand-written C runtime (firmware/runtime/ttfs.h) on its own: hand-checked C cases and a
+conv sweep against the definition (tests/firmware/test_runtime.c) with strict warnings and under
+ASan/UBSan, for int8_t weights with uint16_t spike times (the defaults) and for int16_t weights
+with uint8_t spike times (what models with T <= 255 use); the header also compiles as C++ and
+for a Cortex-M0 without warnings."""
 
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ CASES = Path(__file__).resolve().parent / "firmware" / "test_runtime.c"
 
 
 @pytest.mark.parametrize("flavour", sorted(HOST_BUILDS))
-@pytest.mark.parametrize("weight_type", ["int8_t", "int16_t"])
-def test_runtime_cases(tmp_path, flavour, weight_type):
+@pytest.mark.parametrize("types", [("int8_t", "uint16_t"), ("int16_t", "uint8_t")], ids="-".join)
+def test_runtime_cases(tmp_path, flavour, types):
     gcc = need_tool("gcc")
     exe = tmp_path / "test_runtime"
-    subprocess.run([gcc, *HOST_BUILDS[flavour], f"-DTTFS_WEIGHT_T={weight_type}",
+    weight, time = types
+    subprocess.run([gcc, *HOST_BUILDS[flavour], f"-DTTFS_WEIGHT_T={weight}",
+                    f"-DTTFS_TIME_T={time}",
                     "-I", str(RUNTIME), "-o", str(exe), str(CASES)], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

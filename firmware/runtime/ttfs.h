@@ -8,17 +8,20 @@
  *
  * An event is an input that spiked (operand v = kernel[t] of the layer that produced it) or,
  * under `real` input coding, a non-zero pixel byte (v = the byte; a zero byte adds nothing).
- * Every weighted layer consumes the event list of the layer before it, so the work grows with
+ * Every weighted layer only touches the weights of its input events, so the work grows with
  * the number of spikes, not with the number of synapses. Max pooling keeps the earliest spike of
  * each window; flatten leaves the C-order spike times as they are.
  *
  * A generated model file (`<model>_model.c`) holds the weights, tables and the layer sequence as
  * `static const` data plus statically sized scratch buffers, and calls `ttfs_run`. No heap, no
- * floating point, no recursion; the scratch buffers make one model non-reentrant.
+ * floating point, no recursion, no division per event; the scratch buffers make one model
+ * non-reentrant.
  *
- * Configuration (define before including this header):
+ * Configuration (define before including this header; a generated model file defines the first
+ * two, other translation units need not):
  *   TTFS_WEIGHT_T    integer type of the weights (default int8_t; int16_t for 9..16-bit weights).
- *                    A generated model file defines it; other translation units need not.
+ *   TTFS_TIME_T      unsigned type of the spike times in the scratch buffers (default uint16_t;
+ *                    uint8_t holds T <= 255).
  *   TTFS_MAX_LAYERS  capacity of `struct ttfs_stats` in spiking layers (default 16).
  */
 #ifndef TTFS_H
@@ -35,11 +38,27 @@ extern "C" {
 #define TTFS_WEIGHT_T int8_t
 #endif
 
+#ifndef TTFS_TIME_T
+#define TTFS_TIME_T uint16_t
+#endif
+
 #ifndef TTFS_MAX_LAYERS
 #define TTFS_MAX_LAYERS 16U
 #endif
 
+/*
+ * Storage of ttfs_conv2d: on GCC and Clang a static function that is not inlined into ttfs_run
+ * (inlined there, as a function called once, its register pressure made the compiler spill in
+ * the inner loop of the dense layers) and raises no warning where it is unused.
+ */
+#if defined(__GNUC__)
+#define TTFS_OUTLINE static __attribute__((noinline, unused))
+#else
+#define TTFS_OUTLINE static inline
+#endif
+
 typedef TTFS_WEIGHT_T ttfs_weight_t;
+typedef TTFS_TIME_T ttfs_time_t;
 
 /** Layer kinds, in the vocabulary of the IR (sdk/ir.py). */
 enum ttfs_kind {
@@ -54,10 +73,12 @@ enum ttfs_kind {
  * One layer. Shapes are (channels, height, width); a flat vector of n values is (n, 1, 1).
  * Weighted layers (dense, conv2d, output) have `weight` and `bias`; spiking layers (dense,
  * conv2d) also `theta` [T] and `kernel` [T] (the operand its spikes carry); unused fields are 0.
+ * Conv2d weights are stored output channels innermost, so that one input event updates the
+ * accumulators of all output channels of a position in one contiguous loop.
  */
 struct ttfs_layer {
     enum ttfs_kind kind;
-    const ttfs_weight_t *weight; /* dense, output: [n_out][n_in]; conv2d: [c_out][c_in][k][k] */
+    const ttfs_weight_t *weight; /* dense, output: [n_out][n_in]; conv2d: [k][k][c_in][c_out] */
     const int32_t *bias;         /* [c_out] */
     const int32_t *theta;        /* [T], non-increasing, >= 1 */
     const uint16_t *kernel;      /* [T], non-increasing */
@@ -66,12 +87,25 @@ struct ttfs_layer {
     uint32_t k;                  /* conv2d: kernel size; maxpool2d: window size (= stride) */
     uint32_t stride;             /* conv2d */
     uint32_t padding;            /* conv2d: zero padding on every side */
+    uint32_t rows;               /* conv2d: output rows open at once, min(ceil(k/stride), h_out) */
 };
 
-/** An input event: the flat C-order index of an input that spiked, and its operand. */
+/**
+ * An input event of a dense or output layer: the flat C-order index of the input, its operand.
+ * (A 4-byte record, uint16_t index and operand, would halve the list but cost x86 one more
+ * instruction per synaptic operation: it cannot multiply by a 16-bit operand in memory.)
+ */
 struct ttfs_event {
     uint32_t index;
     int32_t operand;
+};
+
+/** Where a layer's operands come from: pixel bytes (`real` coding) or spike times. */
+struct ttfs_input {
+    const uint8_t *pixels;       /* non-NULL: operand = the byte, a zero byte is no event */
+    const ttfs_time_t *times;    /* else: input i is an event if times[i] < T ... */
+    const uint16_t *kernel;      /* ... with operand kernel[times[i]] */
+    uint32_t T;
 };
 
 /**
@@ -84,9 +118,9 @@ struct ttfs_net {
     const struct ttfs_layer *layers;
     const uint16_t *input_times;      /* `ttfs` coding: spike time of each byte [256]; else NULL */
     const uint16_t *input_kernel;     /* `ttfs` coding: operand of input spikes [T]; else NULL */
-    int32_t *acc;                     /* [largest output of a dense or conv2d layer] */
-    struct ttfs_event *events;        /* [largest input of a weighted layer] */
-    uint16_t *times[2];               /* spike times, used alternately (see ttfs_run) */
+    int32_t *acc;                     /* [max of dense n_out, conv2d rows x w_out x c_out] */
+    struct ttfs_event *events;        /* [largest input of a dense or output layer] */
+    ttfs_time_t *times[2];            /* spike times, used alternately (see ttfs_run) */
 };
 
 /** Activity of one inference, as `sdk.golden` counts it. */
@@ -130,6 +164,20 @@ static inline uint32_t ttfs_first_crossing(int32_t v_mem, const int32_t *theta, 
     return lo;
 }
 
+/** 1 if input i is an event (a non-zero pixel byte, or a spike), with its operand in *operand. */
+static inline int ttfs_input_event(const struct ttfs_input *in, uint32_t i, int32_t *operand)
+{
+    if (in->pixels != NULL) {
+        *operand = (int32_t)in->pixels[i];
+        return in->pixels[i] != 0U;
+    }
+    if (in->times[i] < in->T) {
+        *operand = (int32_t)in->kernel[in->times[i]];
+        return 1;
+    }
+    return 0;
+}
+
 /** Events of the non-zero pixel bytes (`real` input coding); returns their number. */
 static inline uint32_t ttfs_events_from_pixels(const uint8_t *pixels, uint32_t n,
                                                struct ttfs_event *events)
@@ -148,7 +196,7 @@ static inline uint32_t ttfs_events_from_pixels(const uint8_t *pixels, uint32_t n
 }
 
 /** Events of the inputs that spiked (t < T), operand kernel[t]; returns their number. */
-static inline uint32_t ttfs_events_from_times(const uint16_t *times, uint32_t n,
+static inline uint32_t ttfs_events_from_times(const ttfs_time_t *times, uint32_t n,
                                               const uint16_t *kernel, uint32_t T,
                                               struct ttfs_event *events)
 {
@@ -168,13 +216,13 @@ static inline uint32_t ttfs_events_from_times(const uint16_t *times, uint32_t n,
 /** `ttfs` input coding: times[i] = input_times[pixel i]; returns the number of input spikes. */
 static inline uint32_t ttfs_encode_input(const uint8_t *pixels, uint32_t n,
                                          const uint16_t *input_times, uint32_t T,
-                                         uint16_t *times)
+                                         ttfs_time_t *times)
 {
     uint32_t spikes = 0U;
     uint32_t i;
 
     for (i = 0U; i < n; i++) {
-        times[i] = input_times[pixels[i]];
+        times[i] = (ttfs_time_t)input_times[pixels[i]];
         if (times[i] < T) {
             spikes++;
         }
@@ -184,7 +232,8 @@ static inline uint32_t ttfs_encode_input(const uint8_t *pixels, uint32_t n,
 
 /**
  * Dense (or output) layer: acc[j] = bias[j] + sum over events of weight[j][index] * operand.
- * Each output gathers its weights at the event indices; returns the SOPs (events x n_out).
+ * Each output gathers its weights at the event indices in a register; returns the SOPs
+ * (events x n_out).
  */
 static inline uint32_t ttfs_dense_integrate(const struct ttfs_layer *layer,
                                             const struct ttfs_event *events, uint32_t n_events,
@@ -206,83 +255,15 @@ static inline uint32_t ttfs_dense_integrate(const struct ttfs_layer *layer,
     return n_events * n_out;
 }
 
-/**
- * Output positions [*lo, *hi) along one axis whose receptive field covers input position `pos`:
- * o with 0 <= pos + padding - o * stride < k and 0 <= o < n_out.
- */
-static inline void ttfs_conv_span(uint32_t pos, uint32_t k, uint32_t stride, uint32_t padding,
-                                  uint32_t n_out, uint32_t *lo, uint32_t *hi)
-{
-    uint32_t p = pos + padding;
-    uint32_t last = (p / stride) + 1U;
-
-    *lo = (p >= k) ? ((p - k) / stride) + 1U : 0U;
-    *hi = (last < n_out) ? last : n_out;
-    if (*lo > *hi) {
-        *lo = *hi;
-    }
-}
-
-/**
- * Conv2d layer: acc[c][y][x] = bias[c] + sum over events of the weights that connect them.
- * Each event scatters its operand into the output positions it covers, for every output
- * channel. Returns the SOPs: per event, c_out x the number of covered positions.
- */
-static inline uint32_t ttfs_conv2d_integrate(const struct ttfs_layer *layer,
-                                             const struct ttfs_event *events, uint32_t n_events,
-                                             int32_t *acc)
-{
-    uint32_t plane = layer->h_out * layer->w_out;
-    uint32_t k = layer->k;
-    uint32_t sops = 0U;
-    uint32_t c;
-    uint32_t i;
-    uint32_t e;
-
-    for (c = 0U; c < layer->c_out; c++) {
-        for (i = 0U; i < plane; i++) {
-            acc[(c * plane) + i] = layer->bias[c];
-        }
-    }
-    for (e = 0U; e < n_events; e++) {
-        uint32_t c_in = events[e].index / (layer->h_in * layer->w_in);
-        uint32_t y = (events[e].index / layer->w_in) % layer->h_in;
-        uint32_t x = events[e].index % layer->w_in;
-        int32_t operand = events[e].operand;
-        uint32_t y_lo;
-        uint32_t y_hi;
-        uint32_t x_lo;
-        uint32_t x_hi;
-
-        ttfs_conv_span(y, k, layer->stride, layer->padding, layer->h_out, &y_lo, &y_hi);
-        ttfs_conv_span(x, k, layer->stride, layer->padding, layer->w_out, &x_lo, &x_hi);
-        sops += layer->c_out * (y_hi - y_lo) * (x_hi - x_lo);
-        for (c = 0U; c < layer->c_out; c++) {
-            const ttfs_weight_t *w = &layer->weight[((c * layer->c_in) + c_in) * k * k];
-            int32_t *out = &acc[c * plane];
-            uint32_t oy;
-            uint32_t ox;
-            for (oy = y_lo; oy < y_hi; oy++) {
-                const ttfs_weight_t *w_row = &w[(y + layer->padding - (oy * layer->stride)) * k];
-                for (ox = x_lo; ox < x_hi; ox++) {
-                    out[(oy * layer->w_out) + ox] +=
-                        (int32_t)w_row[x + layer->padding - (ox * layer->stride)] * operand;
-                }
-            }
-        }
-    }
-    return sops;
-}
-
 /** Spike times of n neurons with membrane potentials acc; returns how many fired. */
 static inline uint32_t ttfs_fire(const int32_t *acc, uint32_t n, const int32_t *theta,
-                                 uint32_t T, uint16_t *times)
+                                 uint32_t T, ttfs_time_t *times)
 {
     uint32_t spikes = 0U;
     uint32_t i;
 
     for (i = 0U; i < n; i++) {
-        times[i] = (uint16_t)ttfs_first_crossing(acc[i], theta, T);
+        times[i] = (ttfs_time_t)ttfs_first_crossing(acc[i], theta, T);
         if (times[i] < T) {
             spikes++;
         }
@@ -290,10 +271,140 @@ static inline uint32_t ttfs_fire(const int32_t *acc, uint32_t n, const int32_t *
     return spikes;
 }
 
-/** Max pooling on spike times: the earliest spike of each k x k window (stride k). */
-static inline void ttfs_maxpool2d(const struct ttfs_layer *layer, const uint16_t *in,
-                                  uint16_t *out)
+/** Conv2d: one accumulator row [w_out][c_out] set to the biases. */
+static inline void ttfs_conv_open_row(const struct ttfs_layer *layer, int32_t *row)
 {
+    uint32_t ox;
+    uint32_t c;
+
+    for (ox = 0U; ox < layer->w_out; ox++) {
+        for (c = 0U; c < layer->c_out; c++) {
+            row[c] = layer->bias[c];
+        }
+        row = &row[layer->c_out];
+    }
+}
+
+/** Conv2d: spike times of output row oy from its accumulators [w_out][c_out] into
+    out[c_out][h_out][w_out]; returns how many fired. */
+static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const int32_t *row,
+                                          uint32_t oy, uint32_t T, ttfs_time_t *out)
+{
+    uint32_t plane = layer->h_out * layer->w_out;
+    uint32_t spikes = 0U;
+    uint32_t ox;
+    uint32_t c;
+
+    for (ox = 0U; ox < layer->w_out; ox++) {
+        ttfs_time_t *t = &out[(oy * layer->w_out) + ox];
+        for (c = 0U; c < layer->c_out; c++) {
+            uint32_t time = ttfs_first_crossing(row[c], layer->theta, T);
+            t[c * plane] = (ttfs_time_t)time;
+            spikes += (time < T) ? 1U : 0U;
+        }
+        row = &row[layer->c_out];
+    }
+    return spikes;
+}
+
+/**
+ * Conv2d layer, event-driven, row by row. Output row oy sees input rows
+ * oy * stride - padding .. + k - 1: it is opened (set to the biases) when the first of them is
+ * read and fired as soon as the last one is, so only `layer->rows` output rows of
+ * accumulators exist at a time, a ring acc[rows][w_out][c_out].
+ *
+ * Input rows are read in order, each position (y, x) for every input channel; an event
+ * (c_in, y, x) with operand v adds, for every open row oy and every column ox that covers x,
+ *   v * weight[dy][dx][c_in][0 .. c_out-1]  to  acc[ring row of oy][ox][0 .. c_out-1]
+ * (dy = y + padding - oy * stride, dx = x + padding - ox * stride): one contiguous loop over the
+ * output channels. The covered columns of x follow from those of x - 1 by comparisons: no
+ * division anywhere.
+ *
+ * Writes the spike times out[c_out][h_out][w_out] (C order) and returns how many fired; adds
+ * the SOPs (per event: c_out x the covered output positions) to *sops.
+ */
+TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct ttfs_input *in,
+                                  int32_t *acc, ttfs_time_t *out, uint32_t *sops)
+{
+    const uint32_t k = layer->k;
+    const uint32_t s = layer->stride;
+    const uint32_t p = layer->padding;
+    const uint32_t c_out = layer->c_out;
+    const uint32_t row_len = layer->w_out * c_out;      /* one ring row */
+    const uint32_t tap = layer->c_in * c_out;           /* weights of one (dy, dx) */
+    const uint32_t plane = layer->h_in * layer->w_in;
+    uint32_t y_lo = 0U;                                 /* open output rows: [y_lo, y_hi) */
+    uint32_t y_hi = 0U;
+    uint32_t ring_lo = 0U;                              /* ring row of output row y_lo */
+    uint32_t spikes = 0U;
+    uint32_t y;
+
+    for (y = 0U; y < layer->h_in; y++) {
+        uint32_t x_lo = 0U;                             /* covered columns: [x_lo, x_hi) */
+        uint32_t x_hi = 0U;
+        uint32_t x;
+
+        while ((y_hi < layer->h_out) && ((y_hi * s) <= (y + p))) {
+            uint32_t ring = ring_lo + (y_hi - y_lo);
+            ring = (ring >= layer->rows) ? ring - layer->rows : ring;
+            ttfs_conv_open_row(layer, &acc[ring * row_len]);
+            y_hi++;
+        }
+        for (x = 0U; x < layer->w_in; x++) {
+            uint32_t fan_out;
+            uint32_t c_in;
+
+            while ((x_hi < layer->w_out) && ((x_hi * s) <= (x + p))) {
+                x_hi++;
+            }
+            while ((x_lo < x_hi) && (((x_lo * s) + k) <= (x + p))) {
+                x_lo++;
+            }
+            fan_out = c_out * (y_hi - y_lo) * (x_hi - x_lo);
+            for (c_in = 0U; c_in < layer->c_in; c_in++) {
+                int32_t v;
+                uint32_t ring = ring_lo;
+                uint32_t oy;
+
+                if (!ttfs_input_event(in, (c_in * plane) + (y * layer->w_in) + x, &v)) {
+                    continue;
+                }
+                *sops += fan_out;
+                for (oy = y_lo; oy < y_hi; oy++) {
+                    uint32_t dy = y + p - (oy * s);
+                    int32_t *a = &acc[(ring * row_len) + (x_lo * c_out)];
+                    /* weight index of (dy, dx of x_lo, c_in, 0); dx falls by s per column */
+                    uint32_t w = ((((dy * k) + (x + p - (x_lo * s))) * layer->c_in) + c_in) * c_out;
+                    uint32_t ox;
+                    for (ox = x_lo; ox < x_hi; ox++) {
+                        const ttfs_weight_t *wt = &layer->weight[w];
+                        uint32_t c;
+                        for (c = 0U; c < c_out; c++) {
+                            a[c] += (int32_t)wt[c] * v;
+                        }
+                        a = &a[c_out];
+                        w -= s * tap;       /* wraps after the last column: never used */
+                    }
+                    ring = (ring + 1U == layer->rows) ? 0U : ring + 1U;
+                }
+            }
+        }
+        while ((y_lo < y_hi) && ((((y_lo * s) + k) <= (y + p + 1U)) || (y + 1U == layer->h_in))) {
+            spikes += ttfs_conv_fire_row(layer, &acc[ring_lo * row_len], y_lo, in->T, out);
+            y_lo++;
+            ring_lo = (ring_lo + 1U == layer->rows) ? 0U : ring_lo + 1U;
+        }
+    }
+    return spikes;
+}
+
+/** Max pooling on spike times: the earliest spike of each k x k window (stride k; partial
+    windows at the right and bottom borders are dropped). */
+static inline void ttfs_maxpool2d(const struct ttfs_layer *layer, const ttfs_time_t *in,
+                                  ttfs_time_t *out)
+{
+    const uint32_t k = layer->k;
+    const uint32_t w_in = layer->w_in;
     uint32_t c;
     uint32_t oy;
     uint32_t ox;
@@ -301,21 +412,22 @@ static inline void ttfs_maxpool2d(const struct ttfs_layer *layer, const uint16_t
     uint32_t dx;
 
     for (c = 0U; c < layer->c_out; c++) {
-        const uint16_t *plane = &in[c * layer->h_in * layer->w_in];
+        const ttfs_time_t *band = &in[c * layer->h_in * w_in];   /* input rows of oy */
         for (oy = 0U; oy < layer->h_out; oy++) {
+            const ttfs_time_t *window = band;
             for (ox = 0U; ox < layer->w_out; ox++) {
-                const uint16_t *window = &plane[(oy * layer->k * layer->w_in) + (ox * layer->k)];
-                uint16_t earliest = window[0];
-                for (dy = 0U; dy < layer->k; dy++) {
-                    for (dx = 0U; dx < layer->k; dx++) {
-                        uint16_t t = window[(dy * layer->w_in) + dx];
-                        if (t < earliest) {
-                            earliest = t;
-                        }
+                ttfs_time_t earliest = window[0];
+                for (dy = 0U; dy < k; dy++) {
+                    const ttfs_time_t *row = &window[dy * w_in];
+                    for (dx = 0U; dx < k; dx++) {
+                        earliest = (row[dx] < earliest) ? row[dx] : earliest;
                     }
                 }
-                out[(((c * layer->h_out) + oy) * layer->w_out) + ox] = earliest;
+                *out = earliest;
+                out = &out[1];
+                window = &window[k];
             }
+            band = &band[k * w_in];
         }
     }
 }
@@ -335,7 +447,7 @@ static inline int ttfs_argmax(const int32_t *scores, uint32_t n)
 }
 
 /** Append n spike times to the trace (if any); returns where the next layer's times go. */
-static inline uint16_t *ttfs_trace_append(uint16_t *trace, const uint16_t *times, uint32_t n)
+static inline uint16_t *ttfs_trace_append(uint16_t *trace, const ttfs_time_t *times, uint32_t n)
 {
     uint32_t i;
 
@@ -343,7 +455,7 @@ static inline uint16_t *ttfs_trace_append(uint16_t *trace, const uint16_t *times
         return NULL;
     }
     for (i = 0U; i < n; i++) {
-        trace[i] = times[i];
+        trace[i] = (uint16_t)times[i];
     }
     return &trace[n];
 }
@@ -355,13 +467,15 @@ static inline uint16_t *ttfs_trace_append(uint16_t *trace, const uint16_t *times
  * the input layer under `ttfs` coding, each spiking layer and each max pool (NO_SPIKE = T).
  *
  * Spike times go alternately to net->times[0] and net->times[1]: each layer (and the input
- * encoder) that produces times writes the buffer the previous one did not.
+ * encoder) that produces times writes the buffer the previous one did not. Conv2d layers read
+ * their input directly (pixels or times); dense and output layers first list their input events
+ * in net->events.
  */
 static inline int ttfs_run(const struct ttfs_net *net, const uint8_t *input, int32_t *scores,
                            struct ttfs_stats *stats, uint16_t *trace)
 {
     struct ttfs_stats counts = {0U, {0U}, 0U};
-    const uint16_t *times = NULL;      /* spike times of the current layer; NULL while pixels */
+    const ttfs_time_t *times = NULL;   /* spike times of the current layer; NULL while pixels */
     const uint16_t *kernel = net->input_kernel;
     uint32_t next = 0U;
     uint32_t spiking = 0U;
@@ -380,37 +494,43 @@ static inline int ttfs_run(const struct ttfs_net *net, const uint8_t *input, int
         const struct ttfs_layer *layer = &net->layers[i];
         uint32_t n_in = ttfs_size_in(layer);
         uint32_t n_out = ttfs_size_out(layer);
-        uint16_t *out = net->times[next];
+        ttfs_time_t *out = net->times[next];
+        uint32_t sops = 0U;
 
         if (layer->kind == TTFS_FLATTEN) {
             continue;
         }
         if (layer->kind == TTFS_MAXPOOL2D) {
             ttfs_maxpool2d(layer, times, out);
+        } else if (layer->kind == TTFS_CONV2D) {
+            struct ttfs_input in;
+            in.pixels = (times == NULL) ? input : NULL;
+            in.times = times;
+            in.kernel = kernel;
+            in.T = net->T;
+            counts.spikes[spiking] = ttfs_conv2d(layer, &in, net->acc, out, &sops);
+            spiking++;
+            kernel = layer->kernel;
         } else {
             int32_t *acc = (layer->kind == TTFS_OUTPUT) ? scores : net->acc;
             uint32_t n_events;
-            uint32_t sops;
             if (times == NULL) {
                 n_events = ttfs_events_from_pixels(input, n_in, net->events);
             } else {
                 n_events = ttfs_events_from_times(times, n_in, kernel, net->T, net->events);
             }
-            if (layer->kind == TTFS_CONV2D) {
-                sops = ttfs_conv2d_integrate(layer, net->events, n_events, acc);
-            } else {
-                sops = ttfs_dense_integrate(layer, net->events, n_events, acc);
-            }
-            if (times != NULL) {
-                counts.sops += sops;
-            }
+            sops = ttfs_dense_integrate(layer, net->events, n_events, acc);
             if (layer->kind == TTFS_OUTPUT) {
+                counts.sops += (times != NULL) ? sops : 0U;
                 result = ttfs_argmax(scores, n_out);
                 break;
             }
             counts.spikes[spiking] = ttfs_fire(acc, n_out, layer->theta, net->T, out);
             spiking++;
             kernel = layer->kernel;
+        }
+        if (times != NULL) {
+            counts.sops += sops;
         }
         times = out;
         next ^= 1U;

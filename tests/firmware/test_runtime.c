@@ -47,9 +47,9 @@ static void test_first_crossing_flat(void)
 static void test_events(void)
 {
     static const uint8_t pixels[4] = { 0U, 7U, 0U, 255U };
-    static const uint16_t times[4] = { 2U, 4U, 0U, 4U };      /* T = 4: inputs 1, 3 silent */
+    static const ttfs_time_t times[4] = { 2U, 4U, 0U, 4U };      /* T = 4: inputs 1, 3 silent */
     static const uint16_t kernel[4] = { 100U, 50U, 25U, 0U };
-    static const uint16_t late[2] = { 3U, 4U };              /* kernel[3] = 0: still an event */
+    static const ttfs_time_t late[2] = { 3U, 4U };              /* kernel[3] = 0: still an event */
     struct ttfs_event events[4];
 
     CHECK_EQ(ttfs_events_from_pixels(pixels, 4U, events), 2U);
@@ -72,7 +72,7 @@ static void test_encode_input(void)
 {
     uint16_t table[256];
     static const uint8_t pixels[3] = { 0U, 128U, 255U };
-    uint16_t times[3];
+    ttfs_time_t times[3];
     uint32_t i;
 
     for (i = 0U; i < 256U; i++) {
@@ -91,7 +91,7 @@ static void test_dense(void)
     static const int32_t bias[2] = { 10, -10 };
     static const struct ttfs_event events[2] = { { 0U, 2 }, { 2U, 1 } };
     struct ttfs_layer layer = { TTFS_DENSE, weight, bias, NULL, NULL,
-                                3U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U };
+                                3U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U, 0U };
     int32_t acc[2];
 
     CHECK_EQ(ttfs_dense_integrate(&layer, events, 2U, acc), 4U);   /* 2 events x 2 outputs */
@@ -101,25 +101,40 @@ static void test_dense(void)
     CHECK_EQ(acc[0], 10);      /* no events: the bias */
 }
 
+/* pixels as conv input (operand = the byte); theta {1000000}: nothing fires, and with
+   rows = h_out the ring holds every output row [h_out][w_out][c_out] after the call */
+static const int32_t never[1] = { 1000000 };
+
+static uint32_t conv_pixels(const struct ttfs_layer *layer, const uint8_t *pixels, int32_t *acc)
+{
+    struct ttfs_input in = { NULL, NULL, NULL, 1U };
+    ttfs_time_t out[16];
+    uint32_t sops = 0U;
+
+    in.pixels = pixels;
+    CHECK_EQ(ttfs_conv2d(layer, &in, acc, out, &sops), 0U);
+    return sops;
+}
+
 /* 1x3x3 input, one 2x2 filter {1, 2; 3, 4}, stride 1, no padding: 2x2 output */
 static void test_conv_valid(void)
 {
-    static const ttfs_weight_t weight[4] = { 1, 2, 3, 4 };
+    static const ttfs_weight_t weight[4] = { 1, 2, 3, 4 };      /* [dy][dx][0][0] */
     static const int32_t bias[1] = { 0 };
-    static const struct ttfs_event centre[1] = { { 4U, 1 } };    /* (y, x) = (1, 1) */
-    static const struct ttfs_event corner[1] = { { 0U, 10 } };   /* (0, 0) */
-    struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, NULL, NULL,
-                                1U, 3U, 3U, 1U, 2U, 2U, 2U, 1U, 0U };
+    static const uint8_t centre[9] = { 0U, 0U, 0U, 0U, 1U, 0U, 0U, 0U, 0U };   /* (1, 1) */
+    static const uint8_t corner[9] = { 10U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U };  /* (0, 0) */
+    struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
+                                1U, 3U, 3U, 1U, 2U, 2U, 2U, 1U, 0U, 2U };
     int32_t acc[4];
 
     /* out(oy, ox) uses weight[1 - oy][1 - ox]: every output sees the centre */
-    CHECK_EQ(ttfs_conv2d_integrate(&layer, centre, 1U, acc), 4U);
+    CHECK_EQ(conv_pixels(&layer, centre, acc), 4U);
     CHECK_EQ(acc[0], 4);
     CHECK_EQ(acc[1], 3);
     CHECK_EQ(acc[2], 2);
     CHECK_EQ(acc[3], 1);
     /* only out(0, 0) covers the corner, with weight[0][0] */
-    CHECK_EQ(ttfs_conv2d_integrate(&layer, corner, 1U, acc), 1U);
+    CHECK_EQ(conv_pixels(&layer, corner, acc), 1U);
     CHECK_EQ(acc[0], 10);
     CHECK_EQ(acc[1], 0);
     CHECK_EQ(acc[3], 0);
@@ -131,48 +146,158 @@ static void test_conv_strided_padded(void)
 {
     static const ttfs_weight_t weight[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
     static const int32_t bias[1] = { -1 };
-    static const struct ttfs_event centre[1] = { { 4U, 1 } };   /* (1, 1): dy in {2, 0} */
-    static const struct ttfs_event first[1] = { { 0U, 1 } };    /* (0, 0): out(0, 0), w[1][1] */
-    static const struct ttfs_event last[1] = { { 8U, 2 } };     /* (2, 2): out(1, 1), w[1][1] */
-    struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, NULL, NULL,
-                                1U, 3U, 3U, 1U, 2U, 2U, 3U, 2U, 1U };
+    static const uint8_t centre[9] = { 0U, 0U, 0U, 0U, 1U, 0U, 0U, 0U, 0U }; /* dy in {2, 0} */
+    static const uint8_t first[9] = { 1U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U }; /* out(0, 0) w[1][1] */
+    static const uint8_t last[9] = { 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 2U };  /* out(1, 1) w[1][1] */
+    struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
+                                1U, 3U, 3U, 1U, 2U, 2U, 3U, 2U, 1U, 2U };
     int32_t acc[4];
 
-    CHECK_EQ(ttfs_conv2d_integrate(&layer, centre, 1U, acc), 4U);
+    CHECK_EQ(conv_pixels(&layer, centre, acc), 4U);
     CHECK_EQ(acc[0], 9 - 1);   /* dy = 2, dx = 2 */
     CHECK_EQ(acc[1], 7 - 1);   /* dy = 2, dx = 0 */
     CHECK_EQ(acc[2], 3 - 1);   /* dy = 0, dx = 2 */
     CHECK_EQ(acc[3], 1 - 1);   /* dy = 0, dx = 0 */
-    CHECK_EQ(ttfs_conv2d_integrate(&layer, first, 1U, acc), 1U);
+    CHECK_EQ(conv_pixels(&layer, first, acc), 1U);
     CHECK_EQ(acc[0], 5 - 1);
     CHECK_EQ(acc[3], -1);
-    CHECK_EQ(ttfs_conv2d_integrate(&layer, last, 1U, acc), 1U);
+    CHECK_EQ(conv_pixels(&layer, last, acc), 1U);
     CHECK_EQ(acc[3], 10 - 1);
     CHECK_EQ(acc[0], -1);
 }
 
-/* 2 input channels x 2 output channels, 1x1 kernel: a per-pixel 2x2 matrix */
+/* 2 input channels x 2 output channels, 1x1 kernel: a per-pixel 2x2 matrix
+   W[c_out][c_in] = {1, 2; 3, 4}, stored [c_in][c_out] = {1, 3, 2, 4} */
 static void test_conv_channels(void)
 {
-    static const ttfs_weight_t weight[4] = { 1, 2, 3, 4 };    /* [c_out][c_in] */
+    static const ttfs_weight_t weight[4] = { 1, 3, 2, 4 };
     static const int32_t bias[2] = { 0, 100 };
-    static const struct ttfs_event events[2] = { { 1U, 5 }, { 2U, 7 } };  /* (c0,x1), (c1,x0) */
-    struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, NULL, NULL,
-                                2U, 1U, 2U, 2U, 1U, 2U, 1U, 1U, 0U };
-    int32_t acc[4];
+    static const uint8_t pixels[4] = { 0U, 5U, 7U, 0U };   /* (c0, x1) = 5, (c1, x0) = 7 */
+    struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
+                                2U, 1U, 2U, 2U, 1U, 2U, 1U, 1U, 0U, 1U };
+    int32_t acc[4];                                        /* [x][c_out] */
 
-    CHECK_EQ(ttfs_conv2d_integrate(&layer, events, 2U, acc), 4U);
-    CHECK_EQ(acc[0], 2 * 7);          /* c_out 0, x 0: weight[0][1] * 7 */
-    CHECK_EQ(acc[1], 1 * 5);          /* c_out 0, x 1: weight[0][0] * 5 */
-    CHECK_EQ(acc[2], 100 + 4 * 7);
+    CHECK_EQ(conv_pixels(&layer, pixels, acc), 4U);
+    CHECK_EQ(acc[0], 2 * 7);          /* x 0, c_out 0: W[0][1] * 7 */
+    CHECK_EQ(acc[1], 100 + 4 * 7);    /* x 0, c_out 1 */
+    CHECK_EQ(acc[2], 1 * 5);          /* x 1, c_out 0: W[0][0] * 5 */
     CHECK_EQ(acc[3], 100 + 3 * 5);
+}
+
+static uint32_t rng_state = 1U;
+
+static uint32_t rng(uint32_t n)
+{
+    rng_state = (rng_state * 1103515245U) + 12345U;
+    return (rng_state >> 16) % n;
+}
+
+/*
+ * Every kernel size 1..4, stride 1..4 (also larger than the kernel), padding 0..k-1, on 2x?x?
+ * spike-time and pixel inputs: the row-ring conv against the definition
+ *   u[c][oy][ox] = bias[c] + sum over (c_in, dy, dx) inside the input of W * operand,
+ * spike times, spike count and SOPs (per event: c_out x the output positions covering it).
+ */
+static void test_conv_sweep(void)
+{
+    enum { C_IN = 2, C_OUT = 3, MAX_HW = 9, MAX_OUT = 16, T = 5 };
+    static const int32_t theta[T] = { 900, 400, 150, 40, 1 };
+    static const uint16_t kernel[T] = { 40U, 20U, 10U, 5U, 0U };    /* kernel[4] = 0 */
+    static ttfs_weight_t weight[4 * 4 * C_IN * C_OUT];               /* [dy][dx][c_in][c_out] */
+    static int32_t bias[C_OUT];
+    static ttfs_time_t times[C_IN * MAX_HW * MAX_HW];
+    static uint8_t pixels[C_IN * MAX_HW * MAX_HW];
+    static int32_t acc[4 * MAX_OUT * C_OUT];
+    static ttfs_time_t out[C_OUT * MAX_OUT * MAX_OUT];
+    uint32_t k;
+    uint32_t s;
+    uint32_t p;
+
+    for (k = 1U; k <= 4U; k++) {
+        for (s = 1U; s <= 4U; s++) {
+            for (p = 0U; p < k; p++) {
+                uint32_t h = 4U + rng(6U);
+                uint32_t w = 4U + rng(6U);
+                uint32_t h_out = ((h + (2U * p) - k) / s) + 1U;
+                uint32_t w_out = ((w + (2U * p) - k) / s) + 1U;
+                struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, theta, kernel,
+                                            C_IN, 0U, 0U, C_OUT, 0U, 0U, 0U, 0U, 0U, 0U };
+                struct ttfs_input in = { NULL, times, kernel, T };
+                uint32_t use_pixels = (k + s + p) % 2U;
+                uint32_t spikes = 0U;
+                uint32_t sops = 0U;
+                uint32_t expected_sops = 0U;
+                uint32_t i;
+                uint32_t c;
+                uint32_t oy;
+                uint32_t ox;
+
+                layer.h_in = h;
+                layer.w_in = w;
+                layer.h_out = h_out;
+                layer.w_out = w_out;
+                layer.k = k;
+                layer.stride = s;
+                layer.padding = p;
+                layer.rows = ((k + s - 1U) / s < h_out) ? (k + s - 1U) / s : h_out;
+                for (i = 0U; i < k * k * C_IN * C_OUT; i++) {
+                    weight[i] = (ttfs_weight_t)((int32_t)rng(41U) - 20);
+                }
+                for (c = 0U; c < C_OUT; c++) {
+                    bias[c] = (int32_t)rng(61U) - 30;
+                }
+                for (i = 0U; i < C_IN * h * w; i++) {
+                    times[i] = (ttfs_time_t)((rng(2U) != 0U) ? T : rng(T));
+                    pixels[i] = (uint8_t)((rng(2U) != 0U) ? 0U : rng(40U));
+                }
+                in.pixels = use_pixels ? pixels : NULL;
+                CHECK_EQ(layer.rows * w_out * C_OUT <= sizeof(acc) / sizeof(acc[0]), 1);
+                CHECK_EQ(h_out <= MAX_OUT && w_out <= MAX_OUT, 1);
+                spikes = ttfs_conv2d(&layer, &in, acc, out, &sops);
+                for (c = 0U; c < C_OUT; c++) {
+                    for (oy = 0U; oy < h_out; oy++) {
+                        for (ox = 0U; ox < w_out; ox++) {
+                            int32_t u = bias[c];
+                            uint32_t dy;
+                            uint32_t dx;
+                            uint32_t ci;
+                            for (ci = 0U; ci < C_IN; ci++) {
+                                for (dy = 0U; dy < k; dy++) {
+                                    for (dx = 0U; dx < k; dx++) {
+                                        uint32_t y = (oy * s) + dy;
+                                        uint32_t x = (ox * s) + dx;
+                                        int32_t v;
+                                        if (y < p || x < p || y - p >= h || x - p >= w) {
+                                            continue;
+                                        }
+                                        i = (((ci * h) + (y - p)) * w) + (x - p);
+                                        if (!ttfs_input_event(&in, i, &v)) {
+                                            continue;
+                                        }
+                                        u += (int32_t)weight[(((dy * k) + dx) * C_IN + ci)
+                                                             * C_OUT + c] * v;
+                                        expected_sops += 1U;   /* c_out x positions in all */
+                                    }
+                                }
+                            }
+                            i = (((c * h_out) + oy) * w_out) + ox;
+                            CHECK_EQ(out[i], ttfs_first_crossing(u, theta, T));
+                            spikes -= (out[i] < T) ? 1U : 0U;
+                        }
+                    }
+                }
+                CHECK_EQ(spikes, 0U);
+                CHECK_EQ(sops, expected_sops);
+            }
+        }
+    }
 }
 
 static void test_fire(void)
 {
     static const int32_t theta[4] = { 10, 6, 3, 1 };
     static const int32_t acc[3] = { 7, 0, 100 };
-    uint16_t times[3];
+    ttfs_time_t times[3];
 
     CHECK_EQ(ttfs_fire(acc, 3U, theta, 4U, times), 2U);
     CHECK_EQ(times[0], 1U);
@@ -183,11 +308,11 @@ static void test_fire(void)
 /* 1x2x5 times (the last column is cropped), 2x2 windows: earliest spike per window */
 static void test_maxpool(void)
 {
-    static const uint16_t in[10] = { 3U, 1U, 4U, 4U, 0U,
+    static const ttfs_time_t in[10] = { 3U, 1U, 4U, 4U, 0U,
                                      2U, 4U, 4U, 4U, 0U };
     struct ttfs_layer layer = { TTFS_MAXPOOL2D, NULL, NULL, NULL, NULL,
-                                1U, 2U, 5U, 1U, 1U, 2U, 2U, 0U, 0U };
-    uint16_t out[2];
+                                1U, 2U, 5U, 1U, 1U, 2U, 2U, 0U, 0U, 0U };
+    ttfs_time_t out[2];
 
     ttfs_maxpool2d(&layer, in, out);
     CHECK_EQ(out[0], 1U);
@@ -218,13 +343,13 @@ static void test_run(void)
     static const ttfs_weight_t w2[4] = { 1, 0, 0, 1 };
     static const int32_t b2[2] = { 0, -5 };
     static const struct ttfs_layer layers[2] = {
-        { TTFS_DENSE, w1, b1, theta, kernel, 2U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U },
-        { TTFS_OUTPUT, w2, b2, NULL, NULL, 2U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U },
+        { TTFS_DENSE, w1, b1, theta, kernel, 2U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U, 0U },
+        { TTFS_OUTPUT, w2, b2, NULL, NULL, 2U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U, 0U },
     };
     static int32_t acc[2];
     static struct ttfs_event events[2];
-    static uint16_t times0[2];
-    static uint16_t times1[1];
+    static ttfs_time_t times0[2];
+    static ttfs_time_t times1[1];
     static const struct ttfs_net net = { 4U, 2U, layers, NULL, NULL, acc, events,
                                          { times0, times1 } };
     static const uint8_t input[2] = { 5U, 0U };
@@ -257,14 +382,14 @@ static void test_run_ttfs_pool(void)
     static const ttfs_weight_t w[1] = { 2 };
     static const int32_t b[1] = { 1 };
     static const struct ttfs_layer layers[3] = {
-        { TTFS_MAXPOOL2D, NULL, NULL, NULL, NULL, 1U, 2U, 2U, 1U, 1U, 1U, 2U, 0U, 0U },
-        { TTFS_FLATTEN, NULL, NULL, NULL, NULL, 1U, 1U, 1U, 1U, 1U, 1U, 0U, 0U, 0U },
-        { TTFS_OUTPUT, w, b, NULL, NULL, 1U, 1U, 1U, 1U, 1U, 1U, 0U, 0U, 0U },
+        { TTFS_MAXPOOL2D, NULL, NULL, NULL, NULL, 1U, 2U, 2U, 1U, 1U, 1U, 2U, 0U, 0U, 0U },
+        { TTFS_FLATTEN, NULL, NULL, NULL, NULL, 1U, 1U, 1U, 1U, 1U, 1U, 0U, 0U, 0U, 0U },
+        { TTFS_OUTPUT, w, b, NULL, NULL, 1U, 1U, 1U, 1U, 1U, 1U, 0U, 0U, 0U, 0U },
     };
     static int32_t acc[1];
     static struct ttfs_event events[1];
-    static uint16_t times0[4];
-    static uint16_t times1[1];
+    static ttfs_time_t times0[4];
+    static ttfs_time_t times1[1];
     struct ttfs_net net = { 2U, 3U, layers, NULL, input_kernel, acc, events,
                             { times0, times1 } };
     static const uint8_t input[4] = { 0U, 70U, 200U, 0U };
@@ -298,6 +423,7 @@ int main(void)
     test_conv_valid();
     test_conv_strided_padded();
     test_conv_channels();
+    test_conv_sweep();
     test_fire();
     test_maxpool();
     test_argmax();
