@@ -239,22 +239,25 @@ def memory(model_obj: Path, elf: Path, stack_used: int) -> dict[str, int]:
 def check_all(net: Network, vectors: Vectors, out: Path, name: str, board: str,
               report: Report, *, progress: bool = True) -> None:
     """Host builds, QEMU run and sizes into `report` (the body of `mcu.verify`)."""
-    def say(text: str) -> None:
-        report.lines.append(text)
+    def step(text: str) -> None:
         if progress:
-            print(text, file=sys.stderr, flush=True)
+            print(f"mcu: {text} ...", file=sys.stderr, flush=True)
+
+    say = report.lines.append
 
     for program in TOOLS:
         tool(program)
     with tempfile.TemporaryDirectory(prefix="ttfs-mcu-") as tmp:
         tmp = Path(tmp)
         for flavour in HOST_BUILDS:
+            step(f"host {flavour}: build and run {len(vectors)} vectors")
             result = check_host(net, vectors, out, name, tmp, flavour)
             report.passed += result.passed
             report.failed += result.failed
             report.first_mismatch = report.first_mismatch or (
                 result.first and f"host {flavour}: {result.first}")
             say(f"host {flavour:<16} {result.passed:5d} passed {result.failed:5d} failed")
+        step(f"qemu {board}: build the example project and run it")
         q = run_qemu(out, board, tmp / "arm")
         report.passed += q.passed
         report.failed += q.failed + (1 if q.status != 0 and q.failed == 0 else 0)
