@@ -436,8 +436,9 @@ def verify(out: Path, *, progress: bool = True) -> Report:
     report = Report(target="fpga")
     data: dict = {"lint": lint(out)}
     if progress:
-        print(f"fpga: simulating {design['top']} on {sim} ...", flush=True)
-    res = simulate(out, sim)
+        print(f"fpga: simulating {design['top']} on {sim} (logs in {out / 'tb' / 'sim_build'})"
+              " ...", flush=True)
+    res = simulate(out, sim, quiet=True)
     data["sim"] = {k: res[k] for k in ("sim", "vectors", "mismatches", "cycles_mean",
                                       "cycles_max", "cycles_predicted_ok")}
     data["dense_cycles"] = design["dense_cycles"]

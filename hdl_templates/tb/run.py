@@ -41,9 +41,12 @@ def _verilator_env(env: dict) -> dict:
 
 
 def run(out: Path, *, sim: str = "verilator", build_dir: Path | None = None, limit: int = 0,
-        seed: int = 1, stress: bool = True, env: dict | None = None) -> dict:
+        seed: int = 1, stress: bool = True, env: dict | None = None,
+        quiet: bool = False) -> dict:
     """Build (if needed) and run the bench; returns the TB's result (see ttfs_tb.py) plus
-    `passed`. Never raises for a mismatch: read `mismatches` and `cycles_predicted_ok`."""
+    `passed`. Never raises for a mismatch: read `mismatches` and `cycles_predicted_ok`.
+    `quiet` sends the simulator's build and run output to `build.log` and `test.log` in the
+    build folder instead of the terminal."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -68,7 +71,8 @@ def run(out: Path, *, sim: str = "verilator", build_dir: Path | None = None, lim
                 runner.build(sources=[rtl / s for s in design["sources"]],
                              hdl_toplevel=design["top"], build_dir=build, always=True,
                              build_args=["-Wall"] if sim == "verilator" else [],
-                             timescale=("1ns", "1ps"))
+                             timescale=("1ns", "1ps"),
+                             log_file=build / "build.log" if quiet else None)
                 stamp.write_text(design["build_key"])
         with tempfile.TemporaryDirectory(prefix=f"ttfs-{sim}-") as tmp:
             test_dir = Path(tmp)
@@ -81,11 +85,13 @@ def run(out: Path, *, sim: str = "verilator", build_dir: Path | None = None, lim
                             test_dir=test_dir, results_xml=str(xml),
                             extra_env={"TTFS_TB_OUT": str(out), "TTFS_TB_RESULT": str(result_file),
                                        "TTFS_TB_LIMIT": str(limit), "TTFS_TB_SEED": str(seed),
-                                       "TTFS_TB_STRESS": "1" if stress else "0"})
+                                       "TTFS_TB_STRESS": "1" if stress else "0"},
+                            log_file=build / "test.log" if quiet else None)
             except SystemExit:
                 pass  # under pytest the runner exits on a failed test; the files tell why
             if not result_file.exists():
-                raise RuntimeError(f"{sim}: the testbench wrote no result (see the log above)")
+                log = build / "test.log" if quiet else "the log above"
+                raise RuntimeError(f"{sim}: the testbench wrote no result (see {log})")
             result = json.loads(result_file.read_text())
             _, failed = get_results(xml)
     finally:
