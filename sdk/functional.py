@@ -16,6 +16,7 @@ is only used for the gradient). The result is cast back to the dtype of z.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -39,39 +40,76 @@ def spike_times(z: Tensor, tau: Tensor, td: Tensor, *, T: int, q: float) -> Tens
     the smallest value of z's dtype >= theta(t), and z >= theta(t) holds exactly when z is >=
     that bound. z <= 0 (and NaN) never fires.
     """
-    return _spike_index(z, tau, td, T=T, q=q)[0].long()
-
-
-def _spike_index(z: Tensor, tau: Tensor, td: Tensor, *, T: int, q: float
-                 ) -> tuple[Tensor, Tensor, float]:
-    """(t as int32, ln of the clamped z, the clamp floor): `spike_times` for the activation.
-
-    A guess from the closed form ceil(td - q - tau ln z), clamped to [0, T] (float error moves
-    it by at most one step; z is first clamped to a floor of half the last bound, which still
-    gives T), then one exact correction step against the bounds. Several times faster on CPU
-    than a binary search over the table.
-    """
     with torch.no_grad():
-        z = z.detach()
-        theta = threshold_table(tau, td, T=T, q=q)
-        bound = theta.to(z.dtype)
-        bound = torch.where(bound.double() < theta, torch.nextafter(bound, bound + 1), bound)
-        inf = bound.new_full((1,), math.inf)
-        at = torch.cat([bound, -inf])           # at[k]: z >= at[k] <=> t(z) <= k; at[T] = -inf
-        before = torch.cat([inf, bound])        # before[k] = at[k - 1]; before[0] = +inf
-        floor = float(bound[-1]) / 2
-        log_z = torch.log(z.clamp(min=floor))
-        guess = log_z * -float(tau.detach())
-        guess.add_(float(td.detach()) - q).ceil_().nan_to_num_(nan=T).clamp_(0, T)
-        index = guess.int()
-        index += z < _lookup(at, index)
-        index -= (z >= _lookup(before, index)).int()
-        return index, log_z, floor
+        tau_v, td_v = _scalars(tau, td)
+        return _spike_index(z.detach(), tau_v, td_v, T=T, q=q)[0].long()
 
 
-def _lookup(table: Tensor, index: Tensor) -> Tensor:
-    """table[index] for an int32 index tensor of any shape."""
-    return table.index_select(0, index.reshape(-1)).reshape(index.shape)
+def _scalars(tau: Tensor, td: Tensor) -> tuple[float, float]:
+    """(tau, td) as Python floats, read in one transfer."""
+    tau_v, td_v = torch.cat([tau.detach().reshape(1), td.detach().reshape(1)]).tolist()
+    return tau_v, td_v
+
+
+@lru_cache(maxsize=64)
+def _tables(tau: float, td: float, T: int, q: float, dtype: torch.dtype, device: torch.device
+            ) -> tuple[Tensor, Tensor, Tensor, float, float, bool]:
+    """Per-kernel constants of `_spike_index`, cached (a kernel keeps them while tau and td
+    stay, e.g. through an evaluation):
+
+    at[k] (k < T): the smallest value of `dtype` >= theta(k), so z >= at[k] <=> z >= theta(k)
+    <=> t(z) <= k; at[T] = -inf. eps[k] = eps(k) rounded once to `dtype`, eps[T] = 0 (silent).
+    offset: td - q + 1/2 as a 0-dim tensor. low, high: the clamp range of z, [at[T-1] exp(-0.75
+    / tau), at[0]]: every z below low is silent, every z above high saturated, and the guess
+    of the clamped z stays in [0, T] without a clamp (`in_range`; else the guess is clamped).
+    """
+    theta = torch.tensor(threshold_values(tau, td, T=T, q=q), dtype=torch.float64)
+    bound = theta.to(dtype)
+    up = torch.nextafter(bound, torch.full_like(bound, math.inf))      # (bound + 1 is bound
+    bound = torch.where(bound.double() < theta, up, bound)             # above 2^24 in float32)
+    at = torch.cat([bound, bound.new_full((1,), -math.inf)])
+    eps = torch.tensor(kernel_values(tau, td, T=T) + [0.0], dtype=torch.float64).to(dtype)
+    last, first = float(bound[-1]), float(bound[0])
+    low = float(torch.tensor(last * math.exp(-0.75 / tau), dtype=dtype))
+    in_range = (0 < low < last and math.isfinite(first)
+                and low >= torch.finfo(dtype).tiny and first < torch.finfo(dtype).max)
+    if not in_range:
+        low, first = last / 2, math.inf
+    offset = torch.tensor(td - q + 0.5, dtype=torch.float64, device=device)
+    return at.to(device), eps.to(device), offset, low, first, in_range
+
+
+def _spike_index(z: Tensor, tau: float, td: float, *, T: int, q: float
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """(t as a float tensor of z's dtype, eps(t) (the forward value), z clamped to [low, high]
+    of `_tables`, ln of that, a spent index tensor of z's shape and item size):
+    the spike times of `spike_times` and what the activation's backward needs.
+
+    A guess g = floor(td - q + 1/2 - tau ln z) is t(z) or t(z) - 1: the exact t is
+    ceil(td - q - tau ln z) up to float error far below 1/2 (the clamp of z keeps g in [0, T];
+    z <= low, also z <= 0 and NaN, gives g >= T - 1). One exact comparison with the bound at g
+    finishes it: t = g + (z < at[g]). Several times faster on CPU than a binary search over the
+    table (`torch.bucketize`). Written as few full-size passes as possible (each one costs a
+    parallel region and memory traffic), in place where possible, without bool tensors (a
+    comparison into a float buffer is cheaper than into bool plus a cast).
+    """
+    at, eps, offset, low, high, in_range = _tables(tau, td, T, q, z.dtype, z.device)
+    z_clamped = z.contiguous().clamp(low, high)
+    log_z = z_clamped.log()
+    t = torch.add(offset, log_z, alpha=-tau)                            # g + a fraction
+    if not in_range:
+        t.clamp_(0, T)
+    t.nan_to_num_(nan=T)                                                # NaN: silent
+    # an index type of z's item size, so that the backward can reuse it as a float buffer
+    index = t.to(torch.int32 if z.element_size() == 4 else torch.int64)   # truncates: g
+    flat = index.view(-1)
+    f = torch.empty_like(t)
+    torch.index_select(at, 0, flat, out=f.view(-1))                     # at[g]
+    torch.lt(z_clamped, f, out=f)
+    t.floor_().add_(f)                                                  # t = g + (z < at[g])
+    index.copy_(t)
+    torch.index_select(eps, 0, flat, out=f.view(-1))                    # eps(t), 0 if silent
+    return t, f, z_clamped, log_z, index
 
 
 def ttfs_activation(z: Tensor, tau: Tensor, td: Tensor, *, T: int, q: float = 0.5) -> Tensor:
@@ -98,38 +136,46 @@ def ttfs_activation(z: Tensor, tau: Tensor, td: Tensor, *, T: int, q: float = 0.
     return _TTFSActivation.apply(z, tau, td, T, q)
 
 
-def _kernel_values(tau: Tensor, td: Tensor, T: int, dtype: torch.dtype) -> Tensor:
-    """eps(k) = exp(-(k - td)/tau) for k = 0..T-1 and 0 for k = T (silent), float64 rounded."""
-    values = kernel_values(float(tau.detach()), float(td.detach()), T=T) + [0.0]
-    return torch.tensor(values, dtype=torch.float64, device=tau.device).to(dtype)
-
-
 class _TTFSActivation(torch.autograd.Function):
     """Forward (table lookup by t) and straight-through backward of `ttfs_activation`."""
 
     @staticmethod
     def forward(ctx, z: Tensor, tau: Tensor, td: Tensor, T: int, q: float) -> Tensor:
-        t, log_z, floor = _spike_index(z, tau, td, T=T, q=q)
-        f = _lookup(_kernel_values(tau, td, T, z.dtype), t)
-        # the floor is below every threshold: f = 0 there, so clamping z changes no gradient
-        ctx.floor = floor
-        ctx.save_for_backward(z, log_z, t, f, tau, td)
+        tau_v, td_v = _scalars(tau, td)
+        t, f, z_clamped, log_z, scratch = _spike_index(z.detach(), tau_v, td_v, T=T, q=q)
+        # z is clamped only where f = 0 or the unit saturates: that changes no gradient
+        ctx.kernel = tau_v, td_v
+        # the spent index buffer becomes grad_z (saves an allocation: page faults on CPU)
+        ctx.scratch = scratch if scratch.element_size() == f.element_size() else None
+        ctx.save_for_backward(z_clamped, log_z, t, f)
+        ctx.param_shapes = tau.shape, td.shape, tau.dtype, td.dtype
         return f
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        z, log_z, t, f, tau, td = ctx.saved_tensors
-        tau_v, td_v = float(tau.detach()), float(td.detach())
-        gf = grad * f                                       # 0 where silent (f = 0)
-        gf_saturated = gf * (t == 0)
-        sum_saturated = gf_saturated.sum()
-        # band: f (t - td + tau ln z) / tau^2; saturated (t = 0): f (0 - td) / tau^2
-        grad_tau = (torch.vdot(gf.reshape(-1), t.to(z.dtype).reshape(-1)) - td_v * gf.sum()
-                    + tau_v * torch.vdot((gf - gf_saturated).reshape(-1), log_z.reshape(-1))
-                    ) / tau_v ** 2
-        grad_z = gf.sub_(gf_saturated).div_(z.clamp(min=ctx.floor))   # band: f / z
-        return (grad_z, grad_tau.reshape(tau.shape).to(tau.dtype),
-                (sum_saturated / tau_v).reshape(td.shape).to(td.dtype), None, None)
+        z_clamped, log_z, t, f = ctx.saved_tensors
+        tau_v, td_v = ctx.kernel
+        tau_shape, td_shape, tau_dtype, td_dtype = ctx.param_shapes
+        scratch, ctx.scratch = ctx.scratch, None
+        if scratch is None or grad.dtype != f.dtype:
+            gf = grad * f                                   # 0 where silent (f = 0)
+        else:
+            gf = torch.mul(grad, f, out=scratch.view(f.dtype))
+        kernel_grads = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        if kernel_grads:
+            dot_t = torch.vdot(gf.reshape(-1), t.reshape(-1))
+            sum_gf = gf.sum()
+        gf_band = torch.clamp(t, max=1).mul_(gf)           # gf where t > 0, else 0
+        grad_tau = grad_td = None
+        if kernel_grads:
+            sum_saturated = gf.sub_(gf_band).sum()          # over gf where t = 0
+            # band: f (t - td + tau ln z) / tau^2; saturated (t = 0): f (0 - td) / tau^2
+            grad_tau = (dot_t - td_v * sum_gf
+                        + tau_v * torch.vdot(gf_band.reshape(-1), log_z.reshape(-1))) / tau_v ** 2
+            grad_tau = grad_tau.reshape(tau_shape).to(tau_dtype)
+            grad_td = (sum_saturated / tau_v).reshape(td_shape).to(td_dtype)
+        grad_z = gf_band.div_(z_clamped)                    # band: f / z
+        return grad_z, grad_tau, grad_td, None, None
 
 
 def firing_floor(tau: Tensor, td: Tensor, *, T: int) -> Tensor:

@@ -203,6 +203,10 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False) -> Fit:
         train_kernel = not relu and ("tr" not in parts or epoch >= cfg.tk_epoch)
         use_tr = "tr" in parts and epoch >= cfg.tk_epoch
         use_tkbn = "tkbn" in parts and epoch >= cfg.tk_epoch
+        # frozen kernel parameters need no gradient: the activation's backward then skips the
+        # reductions for tau and td (opt_k would not step them anyway)
+        for p in model.kernel_parameters():
+            p.requires_grad_(train_kernel)
         model.train()
         order = torch.randperm(len(x), generator=gen).to(cfg.device)
         batches = range(0, len(x), cfg.batch_size)
@@ -210,8 +214,9 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False) -> Fit:
         for i in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
                       disable=quiet, leave=False):
             idx = order[i:i + cfg.batch_size]
-            mask = [relu or bool(torch.rand(1, generator=gen) >= p_ttfs)
-                    for _ in range(n_kernels)]
+            # one r ~ U(0, 1) per kernel layer (the same draws as one rand(1) per layer)
+            mask = [True] * n_kernels if relu else \
+                (torch.rand(n_kernels, generator=gen) >= p_ttfs).tolist()
             scores, _ = model.run(x[idx], mask)
             loss = F.cross_entropy(scores, y[idx])
             if use_tr:
@@ -248,6 +253,8 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False) -> Fit:
         key = (val_acc, -val_hidden)
         if epoch >= cfg.first_eligible_epoch and (best_key is None or key > best_key):
             best, best_key = (epoch, copy.deepcopy(model.state_dict())), key
+    for p in model.kernel_parameters():
+        p.requires_grad_(True)
     if best is None:
         best = (cfg.epochs - 1, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[1])

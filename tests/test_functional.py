@@ -191,3 +191,45 @@ def test_firing_floor():
     # x_T = exp(-(T - td) / tau) = exp(-(16 - 1) / 5) = exp(-3)
     assert firing_floor(torch.tensor(5.0), torch.tensor(1.0), T=16).item() == pytest.approx(
         math.exp(-3.0))
+
+
+@pytest.mark.parametrize("T,tau,td,q", [(32, 0.25, 0.0, 0.5), (8, 0.015625, 2.0, 0.0),
+                                        (16, 50.0, -3.0, 0.25)])
+def test_forward_exact_for_extreme_kernels(T, tau, td, q):
+    # kernels whose bounds under- or overflow float32 (the first two) take the clamped path
+    theta = torch.tensor(threshold_table(tau, td, T=T, q=q), dtype=torch.float32)
+    rng = np.random.default_rng(1)
+    z = torch.cat([theta, torch.nextafter(theta, theta + 1), torch.nextafter(theta, theta - 1),
+                   torch.tensor(rng.lognormal(-1.0, 3.0, 5000), dtype=torch.float32),
+                   torch.tensor([0.0, -1.0, 1e-45, 1e38, math.inf, -math.inf, math.nan])])
+    f = ttfs_activation(z, param(tau), param(td), T=T, q=q).detach()
+    expected, times = snn_value(z.double().numpy(), T, tau, td, q)
+    with np.errstate(over="ignore"):                    # eps(0) = exp(128) is inf in float32
+        np.testing.assert_array_equal(f.numpy(), expected.astype(np.float32))
+    np.testing.assert_array_equal(spike_times(z, param(tau), param(td), T=T, q=q).numpy(), times)
+
+
+def test_special_inputs_and_non_contiguous_z():
+    # +inf saturates, -inf and NaN never fire; a transposed z gives the values of its copy
+    f = ttfs_activation(torch.tensor([math.inf, -math.inf, math.nan]), param(5.0), param(0.0),
+                        T=16).detach()
+    assert f.tolist() == [1.0, 0.0, 0.0]
+    z = torch.randn(64, 48).t()
+    np.testing.assert_array_equal(ttfs_activation(z, param(5.0), param(0.0), T=16).detach(),
+                                  ttfs_activation(z.contiguous(), param(5.0), param(0.0), T=16)
+                                  .detach())
+
+
+def test_frozen_kernel_backward_gives_the_same_input_gradient():
+    # without tau/td gradients the backward skips their reductions; grad_z is unchanged
+    z = torch.randn(4, 8, 5, 5, dtype=torch.float64) * 0.5 + 0.3
+    grad = torch.randn_like(z)
+    results = []
+    for trainable in (True, False):
+        zz = z.clone().requires_grad_(True)
+        tau = torch.tensor([4.0], dtype=torch.float64, requires_grad=trainable)
+        td = torch.tensor([0.3], dtype=torch.float64, requires_grad=trainable)
+        ttfs_activation(zz, tau, td, T=16).backward(grad)
+        results.append(zz.grad)
+        assert (tau.grad is not None) == trainable
+    assert torch.equal(results[0], results[1])
