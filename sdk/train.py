@@ -178,14 +178,22 @@ def predict(model: TTFSNet, x: torch.Tensor, *, relu: bool = False
     return np.concatenate(scores), np.concatenate(fired).astype(np.int64)
 
 
-def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False) -> Fit:
-    """Train `cfg.method` on the training split of `dataset`, select on the validation split."""
+def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
+        init_state: dict | None = None) -> Fit:
+    """Train `cfg.method` on the training split of `dataset`, select on the validation split.
+
+    `init_state`: a state_dict (tensors or numpy arrays, e.g. `read_weights` of a run) to start
+    from instead of the seeded initialization (fine-tuning); its keys must match the model's
+    (`num_batches_tracked` may be absent).
+    """
     cfg = cfg.resolved()
     train_x, train_y, val_x, val_y = split_validation(dataset.train_images,
                                                       dataset.train_labels)
     x, y = to_tensor(train_x, cfg.device), torch.from_numpy(train_y).to(cfg.device)
     xv = to_tensor(val_x, cfg.device)
     model = build(cfg, dataset)
+    if init_state is not None:
+        load_state(model, init_state, what="init_state")
     parts, relu = cfg.parts, cfg.method == "relu"
     opt_w = torch.optim.Adam(model.weight_parameters(), lr=cfg.lr)
     opt_k = torch.optim.Adam(model.kernel_parameters(), lr=cfg.lr)
@@ -312,7 +320,8 @@ def train(cfg: TrainConfig, out: str | Path, *, force: bool = False, quiet: bool
         seconds = [h["train_seconds"] for h in result_fit.history]
         result |= {"selected_epoch": result_fit.selected_epoch,
                    "train_seconds_per_epoch": float(np.median(seconds))}
-        _write_run(tmp, config, result_fit, result)
+        write_run(tmp, config, result_fit.model.state_dict(), result,
+                  history=result_fit.history, selected_epoch=result_fit.selected_epoch)
         for path in (tmp, *tmp.iterdir()):
             path.chmod(0o755 if path.is_dir() else 0o644)
         check_output_dir(out, force=force)
@@ -325,16 +334,28 @@ def train(cfg: TrainConfig, out: str | Path, *, force: bool = False, quiet: bool
     return result
 
 
-def _write_run(folder: Path, config: dict, result_fit: Fit, result: dict) -> None:
+def write_run(folder: str | Path, config: dict, state_dict: dict, result: dict, *,
+              history: list[dict] | None = None, selected_epoch: int | None = None) -> None:
+    """Write the files of a run directory into the existing folder `folder`.
+
+    config.json (`config`), model.safetensors (float32 `state_dict`, tensors or numpy arrays,
+    without `num_batches_tracked`), result.json (`result`) and, when `history` is given,
+    metrics.jsonl and training.png (with `selected_epoch` marked). Callers that replace a
+    directory atomically write into a temporary folder and rename it (as `train` does).
+    """
+    folder = Path(folder)
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    state = {k: v.detach().cpu().contiguous() for k, v in result_fit.model.state_dict().items()
-             if not k.endswith("num_batches_tracked")}
+    state = {k: (v if isinstance(v, torch.Tensor) else torch.from_numpy(np.array(v)))
+             .detach().cpu().float().contiguous()
+             for k, v in state_dict.items() if not k.endswith("num_batches_tracked")}
     save_file(state, str(folder / WEIGHTS_FILE))
-    with open(folder / METRICS_FILE, "w") as f:
-        for row in result_fit.history:
-            f.write(json.dumps(row) + "\n")
+    if history is not None:
+        with open(folder / METRICS_FILE, "w") as f:
+            for row in history:
+                f.write(json.dumps(row) + "\n")
+        plot_history(history, history[-1]["epoch"] if selected_epoch is None
+                     else selected_epoch, folder / PLOT_FILE)
     (folder / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    plot_history(result_fit.history, result_fit.selected_epoch, folder / PLOT_FILE)
 
 
 def plot_history(history: list[dict], selected: int, path: Path) -> None:
@@ -367,20 +388,28 @@ def load_run(run_dir: str | Path) -> tuple[TTFSNet, dict]:
         if key not in config:
             raise NetworkError(f"{Path(run_dir) / CONFIG_FILE}: missing key '{key}'")
     model = build_model(config)
-    arrays = read_weights(run_dir)
-    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
-    missing, extra = sorted(expected - set(arrays)), sorted(set(arrays) - set(model.state_dict()))
-    if missing or extra:
-        raise NetworkError(f"{Path(run_dir) / WEIGHTS_FILE} does not match config.json "
-                           f"(missing: {', '.join(missing) or '-'}; unexpected: "
-                           f"{', '.join(extra) or '-'})")
-    try:
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=False)
-    except RuntimeError as err:
-        raise NetworkError(f"{Path(run_dir) / WEIGHTS_FILE} does not match config.json: "
-                           f"{str(err).splitlines()[-1].strip()}") from None
+    load_state(model, read_weights(run_dir), what=f"{Path(run_dir) / WEIGHTS_FILE}",
+               against="config.json")
     config["device"] = "cpu"
     return model, config
+
+
+def load_state(model: TTFSNet, state: dict, *, what: str, against: str = "the model"
+               ) -> None:
+    """Load `state` (tensors or numpy arrays) into `model`; NetworkError naming `what` when the
+    keys or shapes differ (`num_batches_tracked` may be absent)."""
+    expected = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+    missing, extra = sorted(expected - set(state)), sorted(set(state) - set(model.state_dict()))
+    if missing or extra:
+        raise NetworkError(f"{what} does not match {against} (missing: "
+                           f"{', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'})")
+    try:
+        model.load_state_dict({k: v if isinstance(v, torch.Tensor) else
+                               torch.from_numpy(np.array(v)) for k, v in state.items()},
+                              strict=False)
+    except RuntimeError as err:
+        raise NetworkError(f"{what} does not match {against}: "
+                           f"{str(err).splitlines()[-1].strip()}") from None
 
 
 def evaluate_run(run_dir: str | Path) -> dict:

@@ -10,9 +10,10 @@ import torch
 from safetensors.numpy import load_file
 
 from sdk.data import load_dataset
-from sdk.floatnet import load_float_network
+from sdk.floatnet import NetworkError, load_float_network
 from sdk.simulate import run_closed_form
-from sdk.train import TrainConfig, TrainingError, evaluate_run, fit, train
+from sdk.train import (TrainConfig, TrainingError, evaluate_run, fit, train,
+                       write_run)
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +130,23 @@ def test_nan_loss_is_a_training_error(digits):
 def test_invalid_options(kw, message):
     with pytest.raises(TrainingError, match=message):
         config(**kw).resolved()
+
+
+def test_fit_from_init_state_and_write_run(digits, tmp_path):
+    first = fit(config(epochs=1, method="sm"), digits, quiet=True)
+    state = {k: v.numpy() for k, v in first.model.state_dict().items()}
+    # lr tiny: the fine-tuned model starts from (and stays near) the given state, not the seed's
+    tuned = fit(config(epochs=1, method="sm", lr=1e-9, seed=5), digits, quiet=True,
+                init_state=state)
+    fresh = fit(config(epochs=1, method="sm", lr=1e-9, seed=5), digits, quiet=True)
+    w0, w1, w2 = first.model.fc1.weight, tuned.model.fc1.weight, fresh.model.fc1.weight
+    assert torch.allclose(w0, w1, atol=1e-5) and not torch.allclose(w0, w2, atol=1e-2)
+    with pytest.raises(NetworkError, match="init_state does not match"):
+        fit(config(epochs=1), digits, quiet=True,
+            init_state={"fc1.weight": state["fc1.weight"]})
+    config_dict = json.loads(json.dumps(vars(config(epochs=1)))) | tuned.model.config()
+    write_run(tmp_path, config_dict, state, {"test_accuracy": 0.5})
+    net = load_float_network(tmp_path)
+    assert net.layers[1].weight.shape == (256, 64)
+    assert json.loads((tmp_path / "result.json").read_text()) == {"test_accuracy": 0.5}
+    assert not (tmp_path / "metrics.jsonl").exists()
