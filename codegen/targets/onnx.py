@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.targets import ExportContext, ExportError, Report
+from codegen.targets import (ExportContext, ExportError, Report, reject_options,
+                             resolve_build_dir, take_vectors)
 from sdk import npzip
 from sdk.vectors import load as load_vectors
 
@@ -46,8 +47,8 @@ def emit(ctx: ExportContext) -> None:
         import onnx
         import torch
     except ImportError as exc:
-        raise ExportError(f"--target onnx needs torch and onnx ({exc.name} is not installed; "
-                          "pip install 'ttfs-sdk[train,onnx]')") from None
+        from codegen.tools import missing_extra
+        raise missing_extra(exc.name, "--target onnx") from None
     from sdk.train import load_run
 
     model, _ = load_run(ctx.run_dir)
@@ -74,38 +75,55 @@ def emit(ctx: ExportContext) -> None:
         "classes.npy": npzip.npy_bytes(np.argmax(scores, axis=1).astype(np.int32))})
 
 
-def verify(out: Path, *, progress: bool = True) -> Report:
-    """Run model.onnx under onnxruntime on the golden vectors and compare with the torch
-    reference classes (see the module docstring)."""
+def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
+           sim: str | None = None, board: str | None = None, vectors: int | None = None,
+           synth: bool = True) -> Report:
+    """Run model.onnx under onnxruntime on the first `vectors` golden vectors and compare with
+    the torch reference classes (see the module docstring). Interface I1; `sim` and `board`
+    are refused, `synth` does not apply; nothing is built, `build_dir` only has to lie outside
+    the export."""
+    reject_options("onnx", sim=sim, board=board)
+    out = Path(out)
+    resolve_build_dir(out, build_dir)
     try:
         import onnx
         import onnxruntime
     except ImportError as exc:
-        raise ExportError(f"onnx verification needs onnx and onnxruntime ({exc.name} is not "
-                          "installed; pip install 'ttfs-sdk[onnx]')") from None
-    out = Path(out)
+        from codegen.tools import missing_extra
+        raise missing_extra(exc.name, "onnx verification") from None
     for name in (MODEL_FILE, REFERENCE_FILE, "vectors.npz"):
         if not (out / name).is_file():
             raise ExportError(f"{out / name}: missing; export again with --target onnx")
-    onnx.checker.check_model(onnx.load(str(out / MODEL_FILE)), full_check=True)
-    vectors = load_vectors(out / "vectors.npz")
-    with np.load(out / REFERENCE_FILE, allow_pickle=False) as ref:
-        torch_classes, torch_scores = ref["classes"], ref["scores"]
-    session = onnxruntime.InferenceSession(str(out / MODEL_FILE),
-                                           providers=["CPUExecutionProvider"])
-    shape = session.get_inputs()[0].shape[1:]
-    images = vectors.inputs.reshape(-1, *shape).astype(np.float32) / np.float32(255.0)
-    scores = session.run(["scores"], {"images": images})[0]
+    report = Report(target="onnx", tools={"onnx": onnx.__version__,
+                                          "onnxruntime": onnxruntime.__version__})
+    with report.timed("onnxruntime"):
+        onnx.checker.check_model(onnx.load(str(out / MODEL_FILE)), full_check=True)
+        golden = take_vectors(load_vectors(out / "vectors.npz"), vectors)
+        n = len(golden)
+        with np.load(out / REFERENCE_FILE, allow_pickle=False) as ref:
+            torch_classes, torch_scores = ref["classes"][:n], ref["scores"][:n]
+        session = onnxruntime.InferenceSession(str(out / MODEL_FILE),
+                                               providers=["CPUExecutionProvider"])
+        shape = session.get_inputs()[0].shape[1:]
+        images = golden.inputs.reshape(-1, *shape).astype(np.float32) / np.float32(255.0)
+        scores = session.run(["scores"], {"images": images})[0]
     classes = np.argmax(scores, axis=1).astype(np.int32)
-    n = len(classes)
     disagree = np.flatnonzero(classes != torch_classes)
     agreement = 1.0 - len(disagree) / n
-    golden_agreement = float(np.mean(classes == vectors.trace.classes))
-    report = Report(target="onnx", passed=n - len(disagree),
-                    failed=len(disagree) if agreement < MIN_AGREEMENT else 0,
-                    data={"images": n, "agreement": agreement,
-                          "golden_agreement": golden_agreement,
-                          "max_abs_score_diff": float(np.abs(scores - torch_scores).max())})
+    golden_agreement = float(np.mean(classes == golden.trace.classes))
+    report.data = {"images": n, "agreement": agreement, "golden_agreement": golden_agreement,
+                   "max_abs_score_diff": float(np.abs(scores - torch_scores).max())}
+    first = None
+    if len(disagree):
+        i = int(disagree[0])
+        first = {"layer": "classes", "sample": i, "neuron": 0, "time": None,
+                 "expected": int(torch_classes[i]), "got": int(classes[i])}
+    ok = agreement >= MIN_AGREEMENT
+    report.add_case("onnxruntime", "pass" if ok else "fail", passed=n - len(disagree),
+                    failed=0 if ok else len(disagree), first_divergence=first,
+                    message="" if first is None else
+                    f"first disagreement at vector {first['sample']}: onnx class "
+                    f"{first['got']}, torch class {first['expected']}")
     report.lines.append(f"onnxruntime vs torch surrogate: {n - len(disagree)}/{n} classes agree "
                         f"({100 * agreement:.2f} %, need {100 * MIN_AGREEMENT:.1f} %); max "
                         f"|score difference| {report.data['max_abs_score_diff']:.3g}")
@@ -113,10 +131,6 @@ def verify(out: Path, *, progress: bool = True) -> Report:
                         f"{torch_classes[i]}" for i in disagree)
     report.lines.append(f"onnxruntime vs integer golden: {100 * golden_agreement:.2f} % of "
                         "classes agree (informational: quantization moves some spikes)")
-    if len(disagree):
-        report.first_mismatch = (f"first disagreement at vector {disagree[0]}: onnx class "
-                                 f"{classes[disagree[0]]}, torch class "
-                                 f"{torch_classes[disagree[0]]}")
     return report
 
 
