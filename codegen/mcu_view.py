@@ -20,7 +20,6 @@ from sdk.vectors import Vectors
 
 #: sizeof on a 32-bit target (and on a 64-bit host the tables only grow, never the budget).
 SIZEOF = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "uint8_t": 1, "uint16_t": 2, "uint32_t": 4}
-EVENT_BYTES = 8          # struct ttfs_event: uint32_t index, int32_t operand
 LAYER_BYTES = 60         # struct ttfs_layer on a 32-bit target
 #: Flash of the runtime, main.c, startup and libc's memset/memcpy (measured about 3 KiB on M0).
 CODE_RESERVE = 6 * 1024
@@ -91,7 +90,7 @@ class Memory:
     weights: int
     tables: int       # biases, thresholds, kernels, input coding tables
     structs: int      # layer table and network descriptor
-    scratch: int      # accumulators, events, spike times
+    scratch: int      # accumulators, spike times
     trace: int        # the optional trace buffer of <name>_infer_trace
 
     @property
@@ -99,8 +98,31 @@ class Memory:
         return self.weights + self.tables + self.structs
 
 
-def _smallest_signed(bits: int) -> str:
-    return "int8_t" if bits <= 8 else "int16_t"
+def weights_per_word(bits: int) -> int:
+    """Weight fields in one 32-bit word of a packed row: F = floor(32 / bits)."""
+    return 32 // bits
+
+
+def pack_rows(rows: np.ndarray, bits: int) -> np.ndarray:
+    """Pack signed weights [n_rows, n] (|w| < 2^(bits-1)) into uint32 words [n_rows, ceil(n/F)].
+
+    Field f of word k of a row holds weight k*F + f at bits [f*bits, f*bits + bits) in offset
+    binary, u = w + 2^(bits-1), so the runtime decodes w = (word >> (f*bits) & (2^bits - 1)) -
+    2^(bits-1) with unsigned shifts only (`ttfs_weight_value` in ttfs.h). Unused fields of a
+    row's last word are 0.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    n_rows, n = rows.shape
+    half = 1 << (bits - 1)
+    if rows.size and (rows.min() < -half or rows.max() >= half):
+        raise ExportError(f"weights out of the {bits}-bit range: {rows.min()}..{rows.max()}")
+    per = weights_per_word(bits)
+    words = -(-n // per)
+    fields = np.zeros((n_rows, words * per), dtype=np.uint64)
+    fields[:, :n] = rows + half
+    shifts = (np.arange(per, dtype=np.uint64) * np.uint64(bits))
+    packed = (fields.reshape(n_rows, words, per) << shifts).sum(axis=2, dtype=np.uint64)
+    return packed.astype(np.uint32)
 
 
 def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -137,27 +159,31 @@ def conv_rows(layer: Conv2d, h_out: int) -> int:
     return min(-(-int(layer.weight.shape[2]) // layer.stride), h_out)
 
 
-def _runtime_weight(layer) -> tuple[np.ndarray, str]:
-    """The weights in the runtime's layout, and its description: dense and output as in the IR
-    [n_out][n_in]; conv2d output channels innermost, [k][k][c_in][c_out] (one input event
-    updates the accumulators of all output channels of a position contiguously)."""
+def _runtime_weight(layer, bits: int) -> tuple[np.ndarray, str]:
+    """The weights in the runtime's layout, packed (`pack_rows`), and its description: one row
+    of fan-out per input event -- dense and output: W.T, a row of n_out weights per input;
+    conv2d: [k][k][c_in] rows of c_out weights."""
     if isinstance(layer, Conv2d):
         c_out, c_in, k, _ = layer.weight.shape
-        return (np.ascontiguousarray(layer.weight.transpose(2, 3, 1, 0)),
-                f"[{k}][{k}][{c_in}][{c_out}] (conv2d, [dy][dx][c_in][c_out])")
-    shape = "".join(f"[{n}]" for n in layer.weight.shape)
-    return layer.weight, f"{shape} ({layer.kind}, [n_out][n_in])"
+        rows = layer.weight.transpose(2, 3, 1, 0).reshape(k * k * c_in, c_out)
+        what = f"[{k}][{k}][{c_in}] rows of {c_out}"
+    else:
+        rows = layer.weight.T
+        what = f"[{rows.shape[0]}] rows of {rows.shape[1]}"
+    packed = pack_rows(rows, bits)
+    return packed.reshape(-1), (f"{what} {bits}-bit weights, {weights_per_word(bits)} per word "
+                                f"({packed.shape[1]} words per row)")
 
 
-def _layer_view(model: str, layer, info, wtype: str) -> LayerView:
+def _layer_view(model: str, layer, info, bits: int) -> LayerView:
     c_in, h_in, w_in = _shape3(info.in_shape)
     c_out, h_out, w_out = _shape3(info.out_shape)
     prefix = f"{model}_{layer.name}"
     pointers = {"weight": None, "bias": None, "theta": None, "kernel": None}
     if isinstance(layer, WEIGHTED):
-        weight, layout = _runtime_weight(layer)
-        pointers["weight"] = CArray(f"{prefix}_weight", wtype, weight.reshape(-1),
-                                    f"{layer.name}: weight {layout}")
+        weight, layout = _runtime_weight(layer, bits)
+        pointers["weight"] = CArray(f"{prefix}_weight", "uint32_t", weight,
+                                    f"{layer.name}: weight, {layout}")
         pointers["bias"] = CArray(f"{prefix}_bias", "int32_t", layer.bias, f"{layer.name}: bias")
     if isinstance(layer, SPIKING):
         pointers["theta"] = CArray(f"{prefix}_theta", "int32_t", layer.theta,
@@ -192,27 +218,23 @@ def scratch_plan(net: Network) -> dict:
     """The static scratch buffers of `ttfs_run`, sized for the largest layer that uses each:
 
     - `acc` (int32): a dense layer's n_out, or a conv2d layer's ring of open output rows
-      (rows x w_out x c_out);
-    - `events` (`struct ttfs_event`): the largest input of a dense or output layer (conv2d
-      layers read their input directly);
+      (rows x w_out x c_out); the output layer accumulates into the caller's `scores`;
     - `times0`, `times1` (`ttfs_time_t`): the spike-time ping-pong of `_time_buffers`.
 
-    Spike times are `uint8_t` when T <= 255, else `uint16_t`.
+    Weighted layers read their input in place (no event list). Spike times are `uint8_t` when
+    T <= 255, else `uint16_t`.
     """
-    acc, events = [1], [1]
+    acc = [1]
     for layer, info in zip(net.layers, net.info):
         if isinstance(layer, Conv2d):
             c_out, h_out, w_out = info.out_shape
             acc.append(conv_rows(layer, h_out) * w_out * c_out)
-        elif isinstance(layer, WEIGHTED):
-            events.append(math.prod(info.in_shape))
-            if not isinstance(layer, Output):
-                acc.append(math.prod(info.out_shape))
+        elif isinstance(layer, WEIGHTED) and not isinstance(layer, Output):
+            acc.append(math.prod(info.out_shape))
     time_type = "uint8_t" if net.T <= 255 else "uint16_t"
     times = tuple(max(n, 1) for n in _time_buffers(net))
-    return {"acc_len": max(acc), "events_len": max(events), "times_len": times,
-            "time_type": time_type,
-            "bytes": 4 * max(acc) + EVENT_BYTES * max(events) + SIZEOF[time_type] * sum(times)}
+    return {"acc_len": max(acc), "times_len": times, "time_type": time_type,
+            "bytes": 4 * max(acc) + SIZEOF[time_type] * sum(times)}
 
 
 def vector_bytes(net: Network) -> int:
@@ -247,8 +269,7 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
     if len(net.spiking_layers) > 255:
         raise ExportError(f"{len(net.spiking_layers)} spiking layers; the runtime counts at most "
                         "255 (TTFS_MAX_LAYERS)")
-    wtype = _smallest_signed(net.weight_bits)
-    layers = [_layer_view(name, layer, info, wtype) for layer, info in zip(net.layers, net.info)]
+    layers = [_layer_view(name, layer, info, net.weight_bits) for layer, info in zip(net.layers, net.info)]
     inputs = []
     if net.input_coding == "ttfs":
         inputs = [CArray(f"{name}_input_times", "uint16_t", net.input_times,
@@ -276,7 +297,9 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
         "hash": net.content_hash,
         "checksum_mul": CHECKSUM_MUL,
         "T": net.T,
-        "weight_type": wtype,
+        "weights_per_word": weights_per_word(net.weight_bits),
+        "uses": {kind: any(layer.kind == kind for layer in net.layers)
+                 for kind in ("conv2d", "maxpool2d")},
         "time_type": plan["time_type"],
         "weight_bits": net.weight_bits,
         "kernel_bits": net.kernel_bits,
@@ -290,7 +313,6 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
         "summary": _summary(net),
         "input_arrays": inputs,
         "acc_len": plan["acc_len"],
-        "events_len": plan["events_len"],
         "times_len": (times0, times1),
         "trace": layout,
         "trace_len": trace_len,

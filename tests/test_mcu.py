@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # weight_bits, kernel_bits, T: 8-bit default, 16-bit weights, 2-bit weights, 16-bit kernels,
 # T > 255 (uint16_t spike times)...
-BITS = [(8, 8, 8), (16, 8, 32), (2, 3, 5), (12, 2, 300), (8, 16, 16), (4, 8, 12)]
+BITS = [(8, 8, 8), (16, 8, 32), (2, 3, 5), (12, 2, 300), (8, 16, 16), (4, 8, 12), (3, 8, 8),
+        (5, 8, 16)]
 CASES = [(plan, mode, coding, *BITS[i % len(BITS)]) for i, (plan, mode, coding) in enumerate(
     itertools.product(randnet.PLANS, randnet.MODES, ("real", "ttfs")))]
 
@@ -126,16 +127,24 @@ def test_output_files_and_reproducible_bytes(tmp_path):
     model_c = first["kws_net_model.c"].decode()
     assert f"from {net.content_hash} -- do not edit" in model_c
     assert not re.search(r"\b20\d\d-\d\d-\d\d", model_c)            # no dates
-    assert "static const int8_t kws_net_conv0_weight[54U]" in model_c   # 3x2x3x3
+    # conv0 3x2x3x3 [c_out][c_in][k][k]: 3 * 3 * 2 = 18 rows of 3 8-bit weights, one word each
+    assert "static const uint32_t kws_net_conv0_weight[18U]" in model_c
+    assert "#define TTFS_WITH_CONV2D 1" in model_c and "#define TTFS_WITH_TTFS_INPUT 1" in model_c
     assert first["ttfs.h"] == (ROOT / "firmware/runtime/ttfs.h").read_bytes()
     assert "int kws_net_infer(const uint8_t input[KWS_NET_N_IN]" in \
         first["kws_net_model.h"].decode()
     readme = first["README.md"].decode()
     assert "kws_net_model.c" in readme and "CMake" in readme
-    wide = randnet.random_network(2, plan="mlp", weight_bits=16)
-    assert "static const int16_t rnd_fc0_weight[192U]" in \
-        mcu.render_files(wide, vectors.make(wide, randnet.random_images(0, wide, 1)),
-                         "rnd")["rnd_model.c"].decode()
+    # fc0 [12][16]: 16 rows of fan-out 12: 6 words at 16 bits (2 per word), 2 at 4 bits (8 per
+    # word), 1 at 2 bits (16 per word); an MLP compiles no conv2d, max pool or input encoder
+    for bits, words in ((16, 96), (4, 32), (2, 16)):
+        mlp = randnet.random_network(2, plan="mlp", weight_bits=bits)
+        model_c = mcu.render_files(mlp, vectors.make(mlp, randnet.random_images(0, mlp, 1)),
+                                   "rnd")["rnd_model.c"].decode()
+        assert f"static const uint32_t rnd_fc0_weight[{words}U]" in model_c
+        assert f"#define TTFS_WEIGHT_BITS {bits}U" in model_c
+        assert "#define TTFS_WITH_CONV2D 0" in model_c
+        assert "#define TTFS_WITH_MAXPOOL2D 0" in model_c
 
 
 def test_make_in_the_output_folder_builds_for_each_board(tmp_path):
@@ -253,13 +262,13 @@ def test_board_table_matches_the_linker_scripts():
 
 def test_scratch_plan():
     """1x7x7 -> conv 2ch 3x3 stride 2 padding 1 (2x4x4) -> dense 5 -> output 3: the conv keeps
-    ceil(3 / 2) = 2 output rows of 4 x 2 accumulators; events for the 32 dense inputs; spike
-    times conv (32) and dense (5) in uint8_t, or uint16_t when T > 255."""
+    ceil(3 / 2) = 2 output rows of 4 x 2 accumulators; spike
+    times conv (32) and dense (5) in uint8_t, or uint16_t when T > 255; no event lists."""
     net = randnet.random_network(0, plan="strided")
     plan = mcu_view.scratch_plan(net)
-    assert (plan["acc_len"], plan["events_len"], plan["times_len"]) == (16, 32, (32, 5))
+    assert (plan["acc_len"], plan["times_len"]) == (16, (32, 5))
     assert plan["time_type"] == "uint8_t"
-    assert plan["bytes"] == 4 * 16 + mcu_view.EVENT_BYTES * 32 + (32 + 5)
+    assert plan["bytes"] == 4 * 16 + (32 + 5)
     wide = mcu_view.scratch_plan(randnet.random_network(0, plan="strided", T=300))
     assert (wide["time_type"], wide["bytes"]) == ("uint16_t", plan["bytes"] + 32 + 5)
 

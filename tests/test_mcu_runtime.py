@@ -1,8 +1,8 @@
 """The hand-written C runtime (firmware/runtime/ttfs.h) on its own: hand-checked C cases and a
 conv sweep against the definition (tests/firmware/test_runtime.c) with strict warnings and under
-ASan/UBSan, for int8_t weights with uint16_t spike times (the defaults) and for int16_t weights
-with uint8_t spike times (what models with T <= 255 use); the header also compiles as C++ and
-for a Cortex-M0 without warnings."""
+ASan/UBSan, for packed weights of 2, 3, 4, 5, 8 (the default) and 16 bits, with uint16_t (the
+default) and uint8_t spike times (what models with T <= 255 use); the header also compiles as C++
+and for a Cortex-M0 without warnings."""
 
 from __future__ import annotations
 
@@ -20,17 +20,19 @@ CASES = Path(__file__).resolve().parent / "firmware" / "test_runtime.c"
 
 
 @pytest.mark.parametrize("flavour", sorted(HOST_BUILDS))
-@pytest.mark.parametrize("types", [("int8_t", "uint16_t"), ("int16_t", "uint8_t")], ids="-".join)
+@pytest.mark.parametrize("types", [("8", "uint16_t"), ("16", "uint8_t"), ("5", "uint8_t"),
+                                   ("4", "uint16_t"), ("3", "uint8_t"), ("2", "uint16_t")],
+                         ids="-".join)
 def test_runtime_cases(tmp_path, flavour, types):
     gcc = need_tool("gcc")
     exe = tmp_path / "test_runtime"
-    weight, time = types
-    subprocess.run([gcc, *HOST_BUILDS[flavour], f"-DTTFS_WEIGHT_T={weight}",
+    bits, time = types
+    subprocess.run([gcc, *HOST_BUILDS[flavour], f"-DTTFS_WEIGHT_BITS={bits}U",
                     f"-DTTFS_TIME_T={time}",
                     "-I", str(RUNTIME), "-o", str(exe), str(CASES)], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "0 failures" in proc.stdout
+    assert f"0 failures ({bits}-bit weights)" in proc.stdout
 
 
 def test_runtime_header_compiles_as_cxx_and_for_cortex_m0(tmp_path):

@@ -31,6 +31,7 @@ from sdk import vectors as vectors_mod
 #: Hand-written files copied into the output: package path -> output path.
 STATIC_FILES = {
     "runtime/ttfs.h": "ttfs.h",
+    "runtime/ttfs_stats.h": "ttfs_stats.h",
     "example/board.c": "example/board.c",
     "example/board.h": "example/board.h",
     "example/boards/sections.ld": "example/boards/sections.ld",

@@ -14,15 +14,28 @@
  *
  * A generated model file (`<model>_model.c`) holds the weights, tables and the layer sequence as
  * `static const` data plus statically sized scratch buffers, and calls `ttfs_run`. No heap, no
- * floating point, no recursion, no division per event; the scratch buffers make one model
- * non-reentrant.
+ * floating point, no recursion, no division per event, no C library calls (the loops are plain
+ * element loops; `struct ttfs_stats` is the only struct assigned); the scratch buffers make one
+ * model non-reentrant.
  *
- * Configuration (define before including this header; a generated model file defines the first
- * two, other translation units need not):
- *   TTFS_WEIGHT_T    integer type of the weights (default int8_t; int16_t for 9..16-bit weights).
- *   TTFS_TIME_T      unsigned type of the spike times in the scratch buffers (default uint16_t;
- *                    uint8_t holds T <= 255).
- *   TTFS_MAX_LAYERS  capacity of `struct ttfs_stats` in spiking layers (default 16).
+ * Weights are packed densely along the fan-out: the weights one input event needs (dense: its
+ * column W[0..n_out-1][i]; conv2d: W[0..c_out-1][c_in][dy][dx]) form one row of 32-bit words,
+ * F = 32 / TTFS_WEIGHT_BITS fields per word, field f of a word at bits [f*B, f*B + B), the
+ * row's last word only partly used. A field holds w + 2^(B-1) (offset binary), so unpacking is
+ *   w = (int32_t)((word >> (f * B)) & (2^B - 1)) - 2^(B-1)
+ * -- the two's-complement sign extension (x ^ 2^(B-1)) - 2^(B-1) with the exclusive or done at
+ * generation time: unsigned shifts and masks only, never a shift of a signed value.
+ * 2-bit weights pack 16 per word, 3-bit 10, 4-bit 8, 5-bit 6, 8-bit 4, 16-bit 2.
+ *
+ * Configuration (define before including this header; a generated model file defines them):
+ *   TTFS_WEIGHT_BITS   bits per weight, 2..16 (default 8).
+ *   TTFS_TIME_T        unsigned type of the spike times in the scratch buffers (default
+ *                      uint16_t; uint8_t holds T <= 255).
+ *   TTFS_WITH_CONV2D, TTFS_WITH_MAXPOOL2D, TTFS_WITH_TTFS_INPUT
+ *                      1 (default) compiles the conv2d layer, the max pool and the `ttfs` input
+ *                      encoder; a model file sets those it does not use to 0, so their code is
+ *                      not in its object file.
+ *   TTFS_MAX_LAYERS    capacity of `struct ttfs_stats` (see ttfs_stats.h).
  */
 #ifndef TTFS_H
 #define TTFS_H
@@ -30,21 +43,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ttfs_stats.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#ifndef TTFS_WEIGHT_T
-#define TTFS_WEIGHT_T int8_t
+#ifndef TTFS_WEIGHT_BITS
+#define TTFS_WEIGHT_BITS 8U
+#endif
+#if (TTFS_WEIGHT_BITS < 2) || (TTFS_WEIGHT_BITS > 16)
+#error "TTFS_WEIGHT_BITS must be 2..16"
 #endif
 
 #ifndef TTFS_TIME_T
 #define TTFS_TIME_T uint16_t
 #endif
 
-#ifndef TTFS_MAX_LAYERS
-#define TTFS_MAX_LAYERS 16U
+#ifndef TTFS_WITH_CONV2D
+#define TTFS_WITH_CONV2D 1
 #endif
+#ifndef TTFS_WITH_MAXPOOL2D
+#define TTFS_WITH_MAXPOOL2D 1
+#endif
+#ifndef TTFS_WITH_TTFS_INPUT
+#define TTFS_WITH_TTFS_INPUT 1
+#endif
+
+/** Weight fields per 32-bit word, the field mask and the offset of the offset-binary code. */
+#define TTFS_WEIGHTS_PER_WORD (32U / (uint32_t)(TTFS_WEIGHT_BITS))
+#define TTFS_WEIGHT_MASK ((uint32_t)((1UL << (TTFS_WEIGHT_BITS)) - 1UL))
+#define TTFS_WEIGHT_OFFSET ((int32_t)(1UL << ((TTFS_WEIGHT_BITS) - 1U)))
 
 /*
  * Storage of ttfs_conv2d: on GCC and Clang a static function that is not inlined into ttfs_run
@@ -53,11 +82,12 @@ extern "C" {
  */
 #if defined(__GNUC__)
 #define TTFS_OUTLINE static __attribute__((noinline, unused))
+#define TTFS_UNROLL _Pragma("GCC unroll 16")
 #else
 #define TTFS_OUTLINE static inline
+#define TTFS_UNROLL
 #endif
 
-typedef TTFS_WEIGHT_T ttfs_weight_t;
 typedef TTFS_TIME_T ttfs_time_t;
 
 /** Layer kinds, in the vocabulary of the IR (sdk/ir.py). */
@@ -73,12 +103,12 @@ enum ttfs_kind {
  * One layer. Shapes are (channels, height, width); a flat vector of n values is (n, 1, 1).
  * Weighted layers (dense, conv2d, output) have `weight` and `bias`; spiking layers (dense,
  * conv2d) also `theta` [T] and `kernel` [T] (the operand its spikes carry); unused fields are 0.
- * Conv2d weights are stored output channels innermost, so that one input event updates the
- * accumulators of all output channels of a position in one contiguous loop.
+ * Weights are packed rows of fan-out (see the top of this file), ttfs_row_words(n) words each.
  */
 struct ttfs_layer {
     enum ttfs_kind kind;
-    const ttfs_weight_t *weight; /* dense, output: [n_out][n_in]; conv2d: [k][k][c_in][c_out] */
+    const uint32_t *weight;      /* dense, output: [n_in] rows of n_out weights;
+                                    conv2d: [k][k][c_in] rows of c_out weights */
     const int32_t *bias;         /* [c_out] */
     const int32_t *theta;        /* [T], non-increasing, >= 1 */
     const uint16_t *kernel;      /* [T], non-increasing */
@@ -88,16 +118,6 @@ struct ttfs_layer {
     uint32_t stride;             /* conv2d */
     uint32_t padding;            /* conv2d: zero padding on every side */
     uint32_t rows;               /* conv2d: output rows open at once, min(ceil(k/stride), h_out) */
-};
-
-/**
- * An input event of a dense or output layer: the flat C-order index of the input, its operand.
- * (A 4-byte record, uint16_t index and operand, would halve the list but cost x86 one more
- * instruction per synaptic operation: it cannot multiply by a 16-bit operand in memory.)
- */
-struct ttfs_event {
-    uint32_t index;
-    int32_t operand;
 };
 
 /** Where a layer's operands come from: pixel bytes (`real` coding) or spike times. */
@@ -119,15 +139,7 @@ struct ttfs_net {
     const uint16_t *input_times;      /* `ttfs` coding: spike time of each byte [256]; else NULL */
     const uint16_t *input_kernel;     /* `ttfs` coding: operand of input spikes [T]; else NULL */
     int32_t *acc;                     /* [max of dense n_out, conv2d rows x w_out x c_out] */
-    struct ttfs_event *events;        /* [largest input of a dense or output layer] */
     ttfs_time_t *times[2];            /* spike times, used alternately (see ttfs_run) */
-};
-
-/** Activity of one inference, as `sdk.golden` counts it. */
-struct ttfs_stats {
-    uint32_t input_spikes;            /* `ttfs` coding: input neurons that fired; else 0 */
-    uint32_t spikes[TTFS_MAX_LAYERS]; /* neurons that fired, per spiking layer in order */
-    uint32_t sops;                    /* synaptic operations: spikes x structural fan-out */
 };
 
 static inline uint32_t ttfs_size_in(const struct ttfs_layer *layer)
@@ -138,6 +150,54 @@ static inline uint32_t ttfs_size_in(const struct ttfs_layer *layer)
 static inline uint32_t ttfs_size_out(const struct ttfs_layer *layer)
 {
     return layer->c_out * layer->h_out * layer->w_out;
+}
+
+/** 32-bit words of one packed row of n weights: ceil(n / TTFS_WEIGHTS_PER_WORD). */
+static inline uint32_t ttfs_row_words(uint32_t n)
+{
+    return (n + TTFS_WEIGHTS_PER_WORD - 1U) / TTFS_WEIGHTS_PER_WORD;
+}
+
+/** The signed weight in the low TTFS_WEIGHT_BITS bits of `field` (offset binary). */
+static inline int32_t ttfs_weight_value(uint32_t field)
+{
+    return (int32_t)(field & TTFS_WEIGHT_MASK) - TTFS_WEIGHT_OFFSET;
+}
+
+/** Weight f of a packed row (for tests and tools; the layers unpack whole words in order). */
+static inline int32_t ttfs_weight_at(const uint32_t *row, uint32_t f)
+{
+    uint32_t word = row[f / TTFS_WEIGHTS_PER_WORD];
+    return ttfs_weight_value(word >> ((f % TTFS_WEIGHTS_PER_WORD) * (uint32_t)TTFS_WEIGHT_BITS));
+}
+
+/**
+ * acc[f] += w_f * v for the n weights w_f of one packed row: the work of one input event.
+ * Each word is loaded once and its fields shifted out in order; the field loop has a constant
+ * trip count and is unrolled.
+ */
+static inline void ttfs_scatter(const uint32_t *row, uint32_t n, int32_t v, int32_t *acc)
+{
+    uint32_t f;
+
+    while (n >= TTFS_WEIGHTS_PER_WORD) {
+        uint32_t word = row[0];
+        TTFS_UNROLL
+        for (f = 0U; f < TTFS_WEIGHTS_PER_WORD; f++) {
+            acc[f] += ttfs_weight_value(word) * v;
+            word >>= (uint32_t)TTFS_WEIGHT_BITS;
+        }
+        row = &row[1];
+        acc = &acc[TTFS_WEIGHTS_PER_WORD];
+        n -= TTFS_WEIGHTS_PER_WORD;
+    }
+    if (n > 0U) {
+        uint32_t word = row[0];
+        for (f = 0U; f < n; f++) {
+            acc[f] += ttfs_weight_value(word) * v;
+            word >>= (uint32_t)TTFS_WEIGHT_BITS;
+        }
+    }
 }
 
 /**
@@ -178,41 +238,7 @@ static inline int ttfs_input_event(const struct ttfs_input *in, uint32_t i, int3
     return 0;
 }
 
-/** Events of the non-zero pixel bytes (`real` input coding); returns their number. */
-static inline uint32_t ttfs_events_from_pixels(const uint8_t *pixels, uint32_t n,
-                                               struct ttfs_event *events)
-{
-    uint32_t count = 0U;
-    uint32_t i;
-
-    for (i = 0U; i < n; i++) {
-        if (pixels[i] != 0U) {
-            events[count].index = i;
-            events[count].operand = (int32_t)pixels[i];
-            count++;
-        }
-    }
-    return count;
-}
-
-/** Events of the inputs that spiked (t < T), operand kernel[t]; returns their number. */
-static inline uint32_t ttfs_events_from_times(const ttfs_time_t *times, uint32_t n,
-                                              const uint16_t *kernel, uint32_t T,
-                                              struct ttfs_event *events)
-{
-    uint32_t count = 0U;
-    uint32_t i;
-
-    for (i = 0U; i < n; i++) {
-        if (times[i] < T) {
-            events[count].index = i;
-            events[count].operand = (int32_t)kernel[times[i]];
-            count++;
-        }
-    }
-    return count;
-}
-
+#if TTFS_WITH_TTFS_INPUT
 /** `ttfs` input coding: times[i] = input_times[pixel i]; returns the number of input spikes. */
 static inline uint32_t ttfs_encode_input(const uint8_t *pixels, uint32_t n,
                                          const uint16_t *input_times, uint32_t T,
@@ -229,30 +255,45 @@ static inline uint32_t ttfs_encode_input(const uint8_t *pixels, uint32_t n,
     }
     return spikes;
 }
+#endif
 
 /**
- * Dense (or output) layer: acc[j] = bias[j] + sum over events of weight[j][index] * operand.
- * Each output gathers its weights at the event indices in a register; returns the SOPs
- * (events x n_out).
+ * Dense (or output) layer: acc[j] = bias[j] + sum over input events (i, v) of W[j][i] * v.
+ * Each event adds its packed weight row (i) times v to all n_out accumulators (ttfs_scatter);
+ * inputs that did not spike cost one comparison. Returns the SOPs (events x n_out); an event
+ * whose operand is 0 (kernel[t] = 0) counts but adds nothing, so its row is not read.
  */
-static inline uint32_t ttfs_dense_integrate(const struct ttfs_layer *layer,
-                                            const struct ttfs_event *events, uint32_t n_events,
-                                            int32_t *acc)
+static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct ttfs_input *in,
+                                  int32_t *acc)
 {
-    uint32_t n_in = ttfs_size_in(layer);
-    uint32_t n_out = ttfs_size_out(layer);
-    uint32_t j;
-    uint32_t e;
+    const uint32_t n_in = ttfs_size_in(layer);
+    const uint32_t n_out = ttfs_size_out(layer);
+    const uint32_t words = ttfs_row_words(n_out);
+    uint32_t events = 0U;
+    uint32_t i;
 
-    for (j = 0U; j < n_out; j++) {
-        const ttfs_weight_t *row = &layer->weight[j * n_in];
-        int32_t sum = layer->bias[j];
-        for (e = 0U; e < n_events; e++) {
-            sum += (int32_t)row[events[e].index] * events[e].operand;
-        }
-        acc[j] = sum;
+    for (i = 0U; i < n_out; i++) {
+        acc[i] = layer->bias[i];
     }
-    return n_events * n_out;
+    if (in->pixels != NULL) {
+        for (i = 0U; i < n_in; i++) {
+            if (in->pixels[i] != 0U) {
+                ttfs_scatter(&layer->weight[i * words], n_out, (int32_t)in->pixels[i], acc);
+                events++;
+            }
+        }
+    } else {
+        for (i = 0U; i < n_in; i++) {
+            if (in->times[i] < in->T) {
+                int32_t v = (int32_t)in->kernel[in->times[i]];
+                if (v != 0) {
+                    ttfs_scatter(&layer->weight[i * words], n_out, v, acc);
+                }
+                events++;
+            }
+        }
+    }
+    return events * n_out;
 }
 
 /** Spike times of n neurons with membrane potentials acc; returns how many fired. */
@@ -271,6 +312,7 @@ static inline uint32_t ttfs_fire(const int32_t *acc, uint32_t n, const int32_t *
     return spikes;
 }
 
+#if TTFS_WITH_CONV2D
 /** Conv2d: one accumulator row [w_out][c_out] set to the biases. */
 static inline void ttfs_conv_open_row(const struct ttfs_layer *layer, int32_t *row)
 {
@@ -315,10 +357,10 @@ static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const 
  *
  * Input rows are read in order, each position (y, x) for every input channel; an event
  * (c_in, y, x) with operand v adds, for every open row oy and every column ox that covers x,
- *   v * weight[dy][dx][c_in][0 .. c_out-1]  to  acc[ring row of oy][ox][0 .. c_out-1]
- * (dy = y + padding - oy * stride, dx = x + padding - ox * stride): one contiguous loop over the
- * output channels. The covered columns of x follow from those of x - 1 by comparisons: no
- * division anywhere.
+ *   v * W[0 .. c_out-1][c_in][dy][dx]  to  acc[ring row of oy][ox][0 .. c_out-1]
+ * (dy = y + padding - oy * stride, dx = x + padding - ox * stride): one packed row of c_out
+ * weights (ttfs_scatter). The covered columns of x follow from those of x - 1 by comparisons:
+ * no division anywhere.
  *
  * Writes the spike times out[c_out][h_out][w_out] (C order) and returns how many fired; adds
  * the SOPs (per event: c_out x the covered output positions) to *sops.
@@ -330,8 +372,9 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
     const uint32_t s = layer->stride;
     const uint32_t p = layer->padding;
     const uint32_t c_out = layer->c_out;
+    const uint32_t words = ttfs_row_words(c_out);       /* one packed row of weights */
     const uint32_t row_len = layer->w_out * c_out;      /* one ring row */
-    const uint32_t tap = layer->c_in * c_out;           /* weights of one (dy, dx) */
+    const uint32_t tap = layer->c_in * words;           /* weight words of one (dy, dx) */
     const uint32_t plane = layer->h_in * layer->w_in;
     uint32_t y_lo = 0U;                                 /* open output rows: [y_lo, y_hi) */
     uint32_t y_hi = 0U;
@@ -373,15 +416,11 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
                 for (oy = y_lo; oy < y_hi; oy++) {
                     uint32_t dy = y + p - (oy * s);
                     int32_t *a = &acc[(ring * row_len) + (x_lo * c_out)];
-                    /* weight index of (dy, dx of x_lo, c_in, 0); dx falls by s per column */
-                    uint32_t w = ((((dy * k) + (x + p - (x_lo * s))) * layer->c_in) + c_in) * c_out;
+                    /* first word of the row (dy, dx of x_lo, c_in); dx falls by s per column */
+                    uint32_t w = ((((dy * k) + (x + p - (x_lo * s))) * layer->c_in) + c_in) * words;
                     uint32_t ox;
                     for (ox = x_lo; ox < x_hi; ox++) {
-                        const ttfs_weight_t *wt = &layer->weight[w];
-                        uint32_t c;
-                        for (c = 0U; c < c_out; c++) {
-                            a[c] += (int32_t)wt[c] * v;
-                        }
+                        ttfs_scatter(&layer->weight[w], c_out, v, a);
                         a = &a[c_out];
                         w -= s * tap;       /* wraps after the last column: never used */
                     }
@@ -397,7 +436,9 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
     }
     return spikes;
 }
+#endif
 
+#if TTFS_WITH_MAXPOOL2D
 /** Max pooling on spike times: the earliest spike of each k x k window (stride k; partial
     windows at the right and bottom borders are dropped). */
 static inline void ttfs_maxpool2d(const struct ttfs_layer *layer, const ttfs_time_t *in,
@@ -431,6 +472,7 @@ static inline void ttfs_maxpool2d(const struct ttfs_layer *layer, const ttfs_tim
         }
     }
 }
+#endif
 
 /** The first index of the largest score (lowest index on ties). */
 static inline int ttfs_argmax(const int32_t *scores, uint32_t n)
@@ -467,32 +509,36 @@ static inline uint16_t *ttfs_trace_append(uint16_t *trace, const ttfs_time_t *ti
  * the input layer under `ttfs` coding, each spiking layer and each max pool (NO_SPIKE = T).
  *
  * Spike times go alternately to net->times[0] and net->times[1]: each layer (and the input
- * encoder) that produces times writes the buffer the previous one did not. Conv2d layers read
- * their input directly (pixels or times); dense and output layers first list their input events
- * in net->events.
+ * encoder) that produces times writes the buffer the previous one did not. Weighted layers
+ * read their input (pixels or spike times) in place.
  */
 static inline int ttfs_run(const struct ttfs_net *net, const uint8_t *input, int32_t *scores,
                            struct ttfs_stats *stats, uint16_t *trace)
 {
     struct ttfs_stats counts = {0U, {0U}, 0U};
-    const ttfs_time_t *times = NULL;   /* spike times of the current layer; NULL while pixels */
-    const uint16_t *kernel = net->input_kernel;
+    struct ttfs_input in;
     uint32_t next = 0U;
     uint32_t spiking = 0U;
     uint32_t i;
     int result = 0;
 
+    in.pixels = input;                 /* pixels until a layer has produced spike times */
+    in.times = NULL;
+    in.kernel = net->input_kernel;
+    in.T = net->T;
+#if TTFS_WITH_TTFS_INPUT
     if (net->input_times != NULL) {
         uint32_t n = ttfs_size_in(&net->layers[0]);
         counts.input_spikes = ttfs_encode_input(input, n, net->input_times, net->T,
                                                 net->times[next]);
-        times = net->times[next];
+        in.pixels = NULL;
+        in.times = net->times[next];
         next ^= 1U;
-        trace = ttfs_trace_append(trace, times, n);
+        trace = ttfs_trace_append(trace, in.times, n);
     }
+#endif
     for (i = 0U; i < net->n_layers; i++) {
         const struct ttfs_layer *layer = &net->layers[i];
-        uint32_t n_in = ttfs_size_in(layer);
         uint32_t n_out = ttfs_size_out(layer);
         ttfs_time_t *out = net->times[next];
         uint32_t sops = 0U;
@@ -500,41 +546,35 @@ static inline int ttfs_run(const struct ttfs_net *net, const uint8_t *input, int
         if (layer->kind == TTFS_FLATTEN) {
             continue;
         }
-        if (layer->kind == TTFS_MAXPOOL2D) {
-            ttfs_maxpool2d(layer, times, out);
+        if (layer->kind == TTFS_OUTPUT) {
+            sops = ttfs_dense(layer, &in, scores);
+            counts.sops += (in.pixels == NULL) ? sops : 0U;
+            result = ttfs_argmax(scores, n_out);
+            break;
+        }
+        if (layer->kind == TTFS_DENSE) {
+            sops = ttfs_dense(layer, &in, net->acc);
+            counts.spikes[spiking] = ttfs_fire(net->acc, n_out, layer->theta, net->T, out);
+            spiking++;
+            in.kernel = layer->kernel;
+#if TTFS_WITH_CONV2D
         } else if (layer->kind == TTFS_CONV2D) {
-            struct ttfs_input in;
-            in.pixels = (times == NULL) ? input : NULL;
-            in.times = times;
-            in.kernel = kernel;
-            in.T = net->T;
             counts.spikes[spiking] = ttfs_conv2d(layer, &in, net->acc, out, &sops);
             spiking++;
-            kernel = layer->kernel;
+            in.kernel = layer->kernel;
+#endif
+#if TTFS_WITH_MAXPOOL2D
+        } else if (layer->kind == TTFS_MAXPOOL2D) {
+            ttfs_maxpool2d(layer, in.times, out);
+#endif
         } else {
-            int32_t *acc = (layer->kind == TTFS_OUTPUT) ? scores : net->acc;
-            uint32_t n_events;
-            if (times == NULL) {
-                n_events = ttfs_events_from_pixels(input, n_in, net->events);
-            } else {
-                n_events = ttfs_events_from_times(times, n_in, kernel, net->T, net->events);
-            }
-            sops = ttfs_dense_integrate(layer, net->events, n_events, acc);
-            if (layer->kind == TTFS_OUTPUT) {
-                counts.sops += (times != NULL) ? sops : 0U;
-                result = ttfs_argmax(scores, n_out);
-                break;
-            }
-            counts.spikes[spiking] = ttfs_fire(acc, n_out, layer->theta, net->T, out);
-            spiking++;
-            kernel = layer->kernel;
+            break;                     /* a kind this build left out: the model file says so */
         }
-        if (times != NULL) {
-            counts.sops += sops;
-        }
-        times = out;
+        counts.sops += (in.pixels == NULL) ? sops : 0U;
+        in.pixels = NULL;
+        in.times = out;
         next ^= 1U;
-        trace = ttfs_trace_append(trace, times, n_out);
+        trace = ttfs_trace_append(trace, out, n_out);
     }
     if (stats != NULL) {
         *stats = counts;

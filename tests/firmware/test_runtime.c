@@ -7,6 +7,9 @@
 
 #include "ttfs.h"
 
+/* the largest weight of TTFS_WEIGHT_BITS bits: 2^(B-1) - 1 */
+#define W_MAX ((int32_t)((1UL << (TTFS_WEIGHT_BITS - 1U)) - 1UL))
+
 static int failures = 0;
 
 #define CHECK_EQ(got, expected)                                                              \
@@ -19,6 +22,54 @@ static int failures = 0;
             failures++;                                                                      \
         }                                                                                    \
     } while (0)
+
+/* pack rows x n signed weights (row-major) the way codegen/mcu_view.py does: offset binary,
+   F = 32 / B fields per word, field f at bits f*B; returns the words written */
+static uint32_t pack(const int32_t *w, uint32_t rows, uint32_t n, uint32_t *out)
+{
+    uint32_t words = ttfs_row_words(n);
+    uint32_t r;
+    uint32_t i;
+
+    for (i = 0U; i < rows * words; i++) {
+        out[i] = 0U;
+    }
+    for (r = 0U; r < rows; r++) {
+        for (i = 0U; i < n; i++) {
+            uint32_t field = (uint32_t)(w[(r * n) + i] + TTFS_WEIGHT_OFFSET);
+            out[(r * words) + (i / TTFS_WEIGHTS_PER_WORD)] |=
+                field << ((i % TTFS_WEIGHTS_PER_WORD) * (uint32_t)TTFS_WEIGHT_BITS);
+        }
+    }
+    return rows * words;
+}
+
+/* every weight value -W_MAX..W_MAX in a row of 3F + 1 (a partly used last word): unpacked
+   one by one and scattered, acc[f] = f + w_f * 3 */
+static void test_packed_weights(void)
+{
+    enum { N = (3 * (32 / TTFS_WEIGHT_BITS)) + 1 };
+    int32_t w[N];
+    uint32_t row[N];
+    int32_t acc[N + 1];
+    uint32_t i;
+
+    for (i = 0U; i < (uint32_t)N; i++) {
+        w[i] = ((int32_t)(i % (2U * (uint32_t)W_MAX + 1U))) - W_MAX;
+        acc[i] = (int32_t)i;
+    }
+    acc[N] = 77;
+    CHECK_EQ(pack(w, 1U, N, row), ttfs_row_words(N));
+    CHECK_EQ(ttfs_row_words(N), 4U);
+    for (i = 0U; i < (uint32_t)N; i++) {
+        CHECK_EQ(ttfs_weight_at(row, i), w[i]);
+    }
+    ttfs_scatter(row, N, 3, acc);
+    for (i = 0U; i < (uint32_t)N; i++) {
+        CHECK_EQ(acc[i], (int32_t)i + (w[i] * 3));
+    }
+    CHECK_EQ(acc[N], 77);     /* nothing written past the row */
+}
 
 /* theta = {10, 6, 3, 1}: a neuron fires at the first step whose threshold it reaches */
 static void test_first_crossing(void)
@@ -44,28 +95,23 @@ static void test_first_crossing_flat(void)
     CHECK_EQ(ttfs_first_crossing(3, theta, 5U), 5U);
 }
 
-static void test_events(void)
+static void test_input_events(void)
 {
     static const uint8_t pixels[4] = { 0U, 7U, 0U, 255U };
-    static const ttfs_time_t times[4] = { 2U, 4U, 0U, 4U };      /* T = 4: inputs 1, 3 silent */
-    static const uint16_t kernel[4] = { 100U, 50U, 25U, 0U };
-    static const ttfs_time_t late[2] = { 3U, 4U };              /* kernel[3] = 0: still an event */
-    struct ttfs_event events[4];
+    static const ttfs_time_t times[4] = { 2U, 4U, 0U, 3U };      /* T = 4: input 1 silent */
+    static const uint16_t kernel[4] = { 100U, 50U, 25U, 0U };    /* kernel[3] = 0: an event */
+    struct ttfs_input from_pixels = { pixels, NULL, NULL, 4U };
+    struct ttfs_input from_times = { NULL, times, kernel, 4U };
+    int32_t v = -1;
 
-    CHECK_EQ(ttfs_events_from_pixels(pixels, 4U, events), 2U);
-    CHECK_EQ(events[0].index, 1U);
-    CHECK_EQ(events[0].operand, 7);
-    CHECK_EQ(events[1].index, 3U);
-    CHECK_EQ(events[1].operand, 255);
-
-    CHECK_EQ(ttfs_events_from_times(times, 4U, kernel, 4U, events), 2U);
-    CHECK_EQ(events[0].index, 0U);
-    CHECK_EQ(events[0].operand, 25);
-    CHECK_EQ(events[1].index, 2U);
-    CHECK_EQ(events[1].operand, 100);
-
-    CHECK_EQ(ttfs_events_from_times(late, 2U, kernel, 4U, events), 1U);
-    CHECK_EQ(events[0].operand, 0);
+    CHECK_EQ(ttfs_input_event(&from_pixels, 0U, &v), 0);
+    CHECK_EQ(ttfs_input_event(&from_pixels, 3U, &v), 1);
+    CHECK_EQ(v, 255);
+    CHECK_EQ(ttfs_input_event(&from_times, 0U, &v), 1);
+    CHECK_EQ(v, 25);
+    CHECK_EQ(ttfs_input_event(&from_times, 1U, &v), 0);
+    CHECK_EQ(ttfs_input_event(&from_times, 3U, &v), 1);
+    CHECK_EQ(v, 0);
 }
 
 static void test_encode_input(void)
@@ -84,20 +130,27 @@ static void test_encode_input(void)
     CHECK_EQ(times[2], 0U);
 }
 
-/* acc_j = bias_j + sum_e weight[j][index_e] * operand_e */
+#if TTFS_WEIGHT_BITS >= 5
+/* W = {1, -2, 3; -4, 5, -6} [n_out][n_in], stored as rows of fan-out W.T = {1, -4; -2, 5; 3, -6}:
+   acc_j = bias_j + sum over events (i, v) of W[j][i] * v */
 static void test_dense(void)
 {
-    static const ttfs_weight_t weight[6] = { 1, -2, 3, -4, 5, -6 };
+    static const int32_t w[6] = { 1, -4, -2, 5, 3, -6 };
+    static uint32_t weight[3 * 2];
     static const int32_t bias[2] = { 10, -10 };
-    static const struct ttfs_event events[2] = { { 0U, 2 }, { 2U, 1 } };
+    static const uint8_t pixels[3] = { 2U, 0U, 1U };           /* events (0, 2), (2, 1) */
+    static const uint8_t dark[3] = { 0U, 0U, 0U };
     struct ttfs_layer layer = { TTFS_DENSE, weight, bias, NULL, NULL,
                                 3U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U, 0U };
+    struct ttfs_input in = { pixels, NULL, NULL, 4U };
     int32_t acc[2];
 
-    CHECK_EQ(ttfs_dense_integrate(&layer, events, 2U, acc), 4U);   /* 2 events x 2 outputs */
+    (void)pack(w, 3U, 2U, weight);
+    CHECK_EQ(ttfs_dense(&layer, &in, acc), 4U);   /* 2 events x 2 outputs */
     CHECK_EQ(acc[0], 15);      /* 10 + 1*2 + 3*1 */
     CHECK_EQ(acc[1], -24);     /* -10 - 4*2 - 6*1 */
-    CHECK_EQ(ttfs_dense_integrate(&layer, events, 0U, acc), 0U);
+    in.pixels = dark;
+    CHECK_EQ(ttfs_dense(&layer, &in, acc), 0U);
     CHECK_EQ(acc[0], 10);      /* no events: the bias */
 }
 
@@ -119,7 +172,8 @@ static uint32_t conv_pixels(const struct ttfs_layer *layer, const uint8_t *pixel
 /* 1x3x3 input, one 2x2 filter {1, 2; 3, 4}, stride 1, no padding: 2x2 output */
 static void test_conv_valid(void)
 {
-    static const ttfs_weight_t weight[4] = { 1, 2, 3, 4 };      /* [dy][dx][0][0] */
+    static const int32_t w[4] = { 1, 2, 3, 4 };                 /* [dy][dx][0][0] */
+    static uint32_t weight[4];
     static const int32_t bias[1] = { 0 };
     static const uint8_t centre[9] = { 0U, 0U, 0U, 0U, 1U, 0U, 0U, 0U, 0U };   /* (1, 1) */
     static const uint8_t corner[9] = { 10U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U };  /* (0, 0) */
@@ -127,6 +181,7 @@ static void test_conv_valid(void)
                                 1U, 3U, 3U, 1U, 2U, 2U, 2U, 1U, 0U, 2U };
     int32_t acc[4];
 
+    (void)pack(w, 4U, 1U, weight);
     /* out(oy, ox) uses weight[1 - oy][1 - ox]: every output sees the centre */
     CHECK_EQ(conv_pixels(&layer, centre, acc), 4U);
     CHECK_EQ(acc[0], 4);
@@ -144,7 +199,8 @@ static void test_conv_valid(void)
    out(oy, ox) sees input (2*oy + dy - 1, 2*ox + dx - 1) */
 static void test_conv_strided_padded(void)
 {
-    static const ttfs_weight_t weight[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    static const int32_t w[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    static uint32_t weight[9];
     static const int32_t bias[1] = { -1 };
     static const uint8_t centre[9] = { 0U, 0U, 0U, 0U, 1U, 0U, 0U, 0U, 0U }; /* dy in {2, 0} */
     static const uint8_t first[9] = { 1U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U }; /* out(0, 0) w[1][1] */
@@ -153,6 +209,7 @@ static void test_conv_strided_padded(void)
                                 1U, 3U, 3U, 1U, 2U, 2U, 3U, 2U, 1U, 2U };
     int32_t acc[4];
 
+    (void)pack(w, 9U, 1U, weight);
     CHECK_EQ(conv_pixels(&layer, centre, acc), 4U);
     CHECK_EQ(acc[0], 9 - 1);   /* dy = 2, dx = 2 */
     CHECK_EQ(acc[1], 7 - 1);   /* dy = 2, dx = 0 */
@@ -170,12 +227,15 @@ static void test_conv_strided_padded(void)
    W[c_out][c_in] = {1, 2; 3, 4}, stored [c_in][c_out] = {1, 3, 2, 4} */
 static void test_conv_channels(void)
 {
-    static const ttfs_weight_t weight[4] = { 1, 3, 2, 4 };
+    static const int32_t w[4] = { 1, 3, 2, 4 };
+    static uint32_t weight[2];
     static const int32_t bias[2] = { 0, 100 };
     static const uint8_t pixels[4] = { 0U, 5U, 7U, 0U };   /* (c0, x1) = 5, (c1, x0) = 7 */
     struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
                                 2U, 1U, 2U, 2U, 1U, 2U, 1U, 1U, 0U, 1U };
     int32_t acc[4];                                        /* [x][c_out] */
+
+    (void)pack(w, 2U, 2U, weight);
 
     CHECK_EQ(conv_pixels(&layer, pixels, acc), 4U);
     CHECK_EQ(acc[0], 2 * 7);          /* x 0, c_out 0: W[0][1] * 7 */
@@ -183,6 +243,7 @@ static void test_conv_channels(void)
     CHECK_EQ(acc[2], 1 * 5);          /* x 1, c_out 0: W[0][0] * 5 */
     CHECK_EQ(acc[3], 100 + 3 * 5);
 }
+#endif
 
 static uint32_t rng_state = 1U;
 
@@ -203,7 +264,9 @@ static void test_conv_sweep(void)
     enum { C_IN = 2, C_OUT = 3, MAX_HW = 9, MAX_OUT = 16, T = 5 };
     static const int32_t theta[T] = { 900, 400, 150, 40, 1 };
     static const uint16_t kernel[T] = { 40U, 20U, 10U, 5U, 0U };    /* kernel[4] = 0 */
-    static ttfs_weight_t weight[4 * 4 * C_IN * C_OUT];               /* [dy][dx][c_in][c_out] */
+    static int32_t wt[4 * 4 * C_IN * C_OUT];                         /* [dy][dx][c_in][c_out] */
+    static uint32_t weight[4 * 4 * C_IN * C_OUT];                    /* packed rows of c_out */
+    const int32_t w_max = (W_MAX < 20) ? W_MAX : 20;
     static int32_t bias[C_OUT];
     static ttfs_time_t times[C_IN * MAX_HW * MAX_HW];
     static uint8_t pixels[C_IN * MAX_HW * MAX_HW];
@@ -241,8 +304,9 @@ static void test_conv_sweep(void)
                 layer.padding = p;
                 layer.rows = ((k + s - 1U) / s < h_out) ? (k + s - 1U) / s : h_out;
                 for (i = 0U; i < k * k * C_IN * C_OUT; i++) {
-                    weight[i] = (ttfs_weight_t)((int32_t)rng(41U) - 20);
+                    wt[i] = (int32_t)rng((2U * (uint32_t)w_max) + 1U) - w_max;
                 }
+                (void)pack(wt, k * k * C_IN, C_OUT, weight);
                 for (c = 0U; c < C_OUT; c++) {
                     bias[c] = (int32_t)rng(61U) - 30;
                 }
@@ -274,8 +338,7 @@ static void test_conv_sweep(void)
                                         if (!ttfs_input_event(&in, i, &v)) {
                                             continue;
                                         }
-                                        u += (int32_t)weight[(((dy * k) + dx) * C_IN + ci)
-                                                             * C_OUT + c] * v;
+                                        u += wt[((((dy * k) + dx) * C_IN + ci) * C_OUT) + c] * v;
                                         expected_sops += 1U;   /* c_out x positions in all */
                                     }
                                 }
@@ -328,6 +391,7 @@ static void test_argmax(void)
     CHECK_EQ(ttfs_argmax(negative, 2U), 1);
 }
 
+#if TTFS_WEIGHT_BITS >= 3
 /*
  * A whole network, real coding, T = 4: input 2 pixels -> dense 2 (theta {10, 6, 3, 1},
  * kernel {8, 4, 2, 1}) -> output 2. Input {5, 0}: one event (0, 5);
@@ -336,27 +400,29 @@ static void test_argmax(void)
  */
 static void test_run(void)
 {
-    static const ttfs_weight_t w1[4] = { 1, 1, 2, -1 };
+    static const int32_t w1_rows[4] = { 1, 2, 1, -1 };       /* W1 = {1, 1; 2, -1}, rows W1.T */
+    static uint32_t w1[2];
     static const int32_t b1[2] = { 0, 0 };
     static const int32_t theta[4] = { 10, 6, 3, 1 };
     static const uint16_t kernel[4] = { 8U, 4U, 2U, 1U };
-    static const ttfs_weight_t w2[4] = { 1, 0, 0, 1 };
+    static const int32_t w2_rows[4] = { 1, 0, 0, 1 };
+    static uint32_t w2[2];
     static const int32_t b2[2] = { 0, -5 };
     static const struct ttfs_layer layers[2] = {
         { TTFS_DENSE, w1, b1, theta, kernel, 2U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U, 0U },
         { TTFS_OUTPUT, w2, b2, NULL, NULL, 2U, 1U, 1U, 2U, 1U, 1U, 0U, 0U, 0U, 0U },
     };
     static int32_t acc[2];
-    static struct ttfs_event events[2];
     static ttfs_time_t times0[2];
     static ttfs_time_t times1[1];
-    static const struct ttfs_net net = { 4U, 2U, layers, NULL, NULL, acc, events,
-                                         { times0, times1 } };
+    static const struct ttfs_net net = { 4U, 2U, layers, NULL, NULL, acc, { times0, times1 } };
     static const uint8_t input[2] = { 5U, 0U };
     int32_t scores[2];
     struct ttfs_stats stats;
     uint16_t trace[3] = { 99U, 99U, 99U };
 
+    (void)pack(w1_rows, 2U, 2U, w1);
+    (void)pack(w2_rows, 2U, 2U, w2);
     CHECK_EQ(ttfs_run(&net, input, scores, &stats, trace), 1);
     CHECK_EQ(scores[0], 2);
     CHECK_EQ(scores[1], 3);
@@ -379,7 +445,8 @@ static void test_run_ttfs_pool(void)
 {
     uint16_t table[256];
     static const uint16_t input_kernel[2] = { 3U, 1U };
-    static const ttfs_weight_t w[1] = { 2 };
+    static const int32_t w_rows[1] = { 2 };
+    static uint32_t w[1];
     static const int32_t b[1] = { 1 };
     static const struct ttfs_layer layers[3] = {
         { TTFS_MAXPOOL2D, NULL, NULL, NULL, NULL, 1U, 2U, 2U, 1U, 1U, 1U, 2U, 0U, 0U, 0U },
@@ -387,11 +454,9 @@ static void test_run_ttfs_pool(void)
         { TTFS_OUTPUT, w, b, NULL, NULL, 1U, 1U, 1U, 1U, 1U, 1U, 0U, 0U, 0U, 0U },
     };
     static int32_t acc[1];
-    static struct ttfs_event events[1];
     static ttfs_time_t times0[4];
     static ttfs_time_t times1[1];
-    struct ttfs_net net = { 2U, 3U, layers, NULL, input_kernel, acc, events,
-                            { times0, times1 } };
+    struct ttfs_net net = { 2U, 3U, layers, NULL, input_kernel, acc, { times0, times1 } };
     static const uint8_t input[4] = { 0U, 70U, 200U, 0U };
     int32_t score;
     struct ttfs_stats stats;
@@ -402,6 +467,7 @@ static void test_run_ttfs_pool(void)
         table[i] = (uint16_t)((i >= 128U) ? 0U : ((i >= 64U) ? 1U : 2U));
     }
     net.input_times = table;
+    (void)pack(w_rows, 1U, 1U, w);
     CHECK_EQ(ttfs_run(&net, input, &score, &stats, trace), 0);
     CHECK_EQ(score, 7);
     CHECK_EQ(stats.input_spikes, 2U);
@@ -412,23 +478,29 @@ static void test_run_ttfs_pool(void)
     CHECK_EQ(trace[3], 2U);
     CHECK_EQ(trace[4], 0U);    /* the pool */
 }
+#endif
 
 int main(void)
 {
     test_first_crossing();
     test_first_crossing_flat();
-    test_events();
+    test_input_events();
     test_encode_input();
+    test_packed_weights();
+#if TTFS_WEIGHT_BITS >= 5
     test_dense();
     test_conv_valid();
     test_conv_strided_padded();
     test_conv_channels();
+#endif
     test_conv_sweep();
     test_fire();
     test_maxpool();
     test_argmax();
+#if TTFS_WEIGHT_BITS >= 3
     test_run();
     test_run_ttfs_pool();
-    printf("%d failures (weights of %u bytes)\n", failures, (unsigned)sizeof(ttfs_weight_t));
+#endif
+    printf("%d failures (%u-bit weights)\n", failures, (unsigned)TTFS_WEIGHT_BITS);
     return failures;
 }
