@@ -11,20 +11,16 @@ events `(i, v_i)`, `t_j = min{t in [0, T-1] : u_j >= theta[t]}` or NO_SPIKE = T.
 `v_i` is the pixel byte for the first layer under `real` input coding, and otherwise
 `kernel[t_i]` of the last spiking layer (or of the input layer) before the receiving layer.
 
-`model.ttfs` is a zip of `.npy` arrays plus `manifest.json`; it is read with numpy alone
-(`allow_pickle=False`) and every violation raises `TTFSFormatError` naming the field.
+The file format `model.ttfs` (a zip of `.npy` arrays plus `manifest.json`) lives in
+`sdk.modelfile`; `save` and `load` here are its entry points. Every violation raises
+`TTFSFormatError` naming the field; names and sizes follow `sdk.limits`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import keyword
 import math
-import re
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,25 +28,13 @@ from typing import Union
 
 import numpy as np
 
-from sdk import __version__, npzip
+from sdk import __version__, limits
+from sdk.limits import INPUT_CODINGS, RESERVED  # noqa: F401 -- re-exported
 
 FORMAT_NAME = "ttfs-ir"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 #: Accumulators, biases and thresholds are int32 on every target: M + 1 must fit.
 ACC_LIMIT = 2**31 - 1
-MAX_FILE_BYTES = 256 * 2**20
-MAX_ENTRIES = 4096
-INPUT_CODINGS = ("real", "ttfs")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-#: Names that are reserved words in C or (System)Verilog and so cannot be used for symbols.
-RESERVED = frozenset(keyword.kwlist) | frozenset(
-    """auto break case char const continue default do double else enum extern float for goto
-    if inline int long register restrict return short signed sizeof static struct switch typedef
-    union unsigned void volatile while always always_comb always_ff assign begin end endmodule
-    function input output inout logic module parameter localparam reg wire integer generate
-    genvar initial posedge negedge signed task bit byte""".split()
-)
 
 
 class TTFSFormatError(ValueError):
@@ -58,12 +42,12 @@ class TTFSFormatError(ValueError):
 
 
 def check_identifier(name: str, what: str) -> str:
-    """Return `name` if it is a valid C and Verilog identifier, else raise TTFSFormatError."""
-    if not isinstance(name, str) or not _IDENT.match(name) or len(name) > 64:
-        raise TTFSFormatError(f"{what}: {name!r} is not an identifier (letters, digits, '_'; "
-                              "not starting with a digit; at most 64 characters)")
-    if name.lower() in RESERVED or name.startswith("ttfs_"):
-        raise TTFSFormatError(f"{what}: {name!r} is a reserved word or prefix")
+    """Return `name` if it may name a model, layer or option (`sdk.limits.name_problem`: a C
+    and Verilog identifier, no reserved word or `ttfs_` prefix in any case), else raise
+    TTFSFormatError."""
+    problem = limits.name_problem(name)
+    if problem:
+        raise TTFSFormatError(f"{what}: {problem}")
     return name
 
 
@@ -281,18 +265,20 @@ class Network:
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "model name")
-        if not (_is_int(self.T) and 2 <= self.T <= 4096):
-            raise TTFSFormatError(f"T: expected an int in 2..4096, got {self.T!r}")
-        for what in ("weight_bits", "kernel_bits"):
-            bits = getattr(self, what)
-            if not (_is_int(bits) and 2 <= bits <= 16):
-                raise TTFSFormatError(f"{what}: expected an int in 2..16, got {bits!r}")
+        for what, problem in (("T", limits.int_problem(self.T, 2, limits.MAX_T)),
+                              ("weight_bits", limits.int_problem(self.weight_bits, 2, 16)),
+                              ("kernel_bits", limits.int_problem(self.kernel_bits, 2, 16))):
+            if problem:
+                raise TTFSFormatError(f"{what}: {problem}")
         _positive_shape(self.input_shape, "input_shape")
         if len(self.input_shape) != 3:
             raise TTFSFormatError(f"input_shape: expected (C, H, W), got {self.input_shape!r}")
-        if self.input_coding not in INPUT_CODINGS:
-            raise TTFSFormatError(f"input_coding: expected one of {INPUT_CODINGS}, "
-                                  f"got {self.input_coding!r}")
+        if math.prod(self.input_shape) > limits.MAX_INPUTS:
+            raise TTFSFormatError(f"input_shape: {math.prod(self.input_shape)} values, more "
+                                  f"than the limit {limits.MAX_INPUTS}")
+        problem = limits.coding_problem(self.input_coding)
+        if problem:
+            raise TTFSFormatError(f"input_coding: {problem}")
         if self.input_coding == "ttfs":
             self._check_input_tables()
         elif self.input_times is not None or self.input_kernel is not None:
@@ -303,9 +289,9 @@ class Network:
             if not isinstance(layer, tuple(LAYER_KINDS.values())):
                 raise TTFSFormatError(f"layers: unknown layer object {type(layer).__name__}")
         names = [layer.name for layer in self.layers]
-        if len(set(names)) != len(names):
-            raise TTFSFormatError(f"layers: names must be unique, got {names}")
-        if "input" in names:
+        if len({name.lower() for name in names}) != len(names):
+            raise TTFSFormatError(f"layers: names must be unique in any case, got {names}")
+        if "input" in {name.lower() for name in names}:
             raise TTFSFormatError("layers: the name 'input' is reserved for the input layer")
         if not isinstance(self.layers[-1], Output) or any(
             isinstance(layer, Output) for layer in self.layers[:-1]
@@ -333,7 +319,10 @@ class Network:
                                                    ) > w_max:
                 raise TTFSFormatError(f"{layer.name}.weight: |w| exceeds "
                                       f"2^(weight_bits-1) - 1 = {w_max}")
-        self.info  # noqa: B018 -- derives shapes and accumulator bounds, raising on violations
+        # derives shapes and accumulator bounds (raising on violations), then the size limits
+        problem = limits.size_problem(self.n_inputs, self.steps)
+        if problem:
+            raise TTFSFormatError(f"network too large: {problem}")
 
     def _check_input_tables(self) -> None:
         if self.input_times is None or self.input_kernel is None:
@@ -401,7 +390,7 @@ class Network:
             out["input.times"] = self.input_times
             out["input.kernel"] = self.input_kernel
         for layer in self.layers:
-            for fld in _ARRAY_FIELDS[layer.kind]:
+            for fld in ARRAY_FIELDS[layer.kind]:
                 out[f"{layer.name}.{fld}"] = getattr(layer, fld)
         return out
 
@@ -425,11 +414,23 @@ class Network:
         }
 
     @cached_property
+    def steps(self) -> list[tuple[str, tuple[int, ...], tuple[int, ...], int]]:
+        """(kind, in_shape, out_shape, kernel_size) per layer, for `sdk.limits`."""
+        return [(layer.kind, info.in_shape, info.out_shape,
+                 layer.weight.shape[2] if isinstance(layer, Conv2d) else 1)
+                for layer, info in zip(self.layers, self.info)]
+
+    @cached_property
     def content_hash(self) -> str:
-        """sha256 over the canonical manifest and every array's name, dtype, shape and bytes."""
+        """sha256 over the canonical manifest and every array's name, dtype, shape and bytes.
+
+        The generator and the float `reference` values are left out: the hash names the
+        integer model, which two correct quantizers on any two machines agree on.
+        """
         digest = hashlib.sha256()
         manifest = self.manifest()
         manifest.pop("generator")
+        manifest.pop("reference")
         digest.update(json.dumps(manifest, sort_keys=True).encode())
         for key, array in sorted(self.arrays().items()):
             digest.update(f"{key}|{array.dtype.str}|{array.shape}".encode())
@@ -437,170 +438,30 @@ class Network:
         return "sha256:" + digest.hexdigest()
 
 
-_ARRAY_FIELDS = {
+ARRAY_FIELDS = {
     "dense": ("weight", "bias", "theta", "kernel"),
     "conv2d": ("weight", "bias", "theta", "kernel"),
     "maxpool2d": (),
     "flatten": (),
     "output": ("weight", "bias"),
 }
-_SCALAR_FIELDS = {"dense": (), "conv2d": ("stride", "padding"), "maxpool2d": ("size",),
+SCALAR_FIELDS = {"dense": (), "conv2d": ("stride", "padding"), "maxpool2d": ("size",),
                   "flatten": (), "output": ()}
 
 
 def _layer_params(layer: Layer) -> dict:
     params = {"kind": layer.kind, "name": layer.name}
-    params.update({fld: getattr(layer, fld) for fld in _SCALAR_FIELDS[layer.kind]})
+    params.update({fld: getattr(layer, fld) for fld in SCALAR_FIELDS[layer.kind]})
     return params
 
 
 def save(net: Network, path: str | Path) -> str:
-    """Write `net` to `path` as `model.ttfs` (deterministic bytes, atomic); returns its hash."""
-    manifest = net.manifest()
-    manifest["hash"] = net.content_hash
-    members = {f"{key}.npy": npzip.npy_bytes(array) for key, array in net.arrays().items()}
-    members[MANIFEST] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-    npzip.write(path, members)
-    return net.content_hash
+    """Write `net` to `path` as `model.ttfs`; returns its content hash (`sdk.modelfile.save`)."""
+    from sdk import modelfile
+    return modelfile.save(net, path)
 
 
 def load(path: str | Path) -> Network:
-    """Read and validate a `model.ttfs` file; every problem raises TTFSFormatError naming it."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise TTFSFormatError(f"{path}: cannot read ({exc.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise TTFSFormatError(f"{path}: {size} bytes is larger than the limit {MAX_FILE_BYTES}")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return _load_zip(zf, path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
-            NotImplementedError, RuntimeError) as exc:
-        raise TTFSFormatError(f"{path}: not a valid model.ttfs zip ({exc})") from None
-    except TTFSFormatError as exc:
-        raise TTFSFormatError(f"{path}: {exc}") from None
-
-
-def _load_zip(zf: zipfile.ZipFile, path: Path) -> Network:
-    entries = zf.infolist()
-    if len(entries) > MAX_ENTRIES:
-        raise TTFSFormatError(f"{len(entries)} entries, more than the limit {MAX_ENTRIES}")
-    if sum(e.file_size for e in entries) > MAX_FILE_BYTES:
-        raise TTFSFormatError(f"uncompressed size exceeds the limit {MAX_FILE_BYTES} bytes")
-    names = {e.filename for e in entries}
-    if MANIFEST not in names:
-        raise TTFSFormatError(f"{MANIFEST} is missing")
-    manifest = _read_manifest(zf.read(MANIFEST))
-    expected = _expected_arrays(manifest)
-    found = names - {MANIFEST}
-    if found != {f"{key}.npy" for key in expected}:
-        missing = sorted({f"{key}.npy" for key in expected} - found)
-        extra = sorted(found - {f"{key}.npy" for key in expected})
-        raise TTFSFormatError(f"arrays do not match the manifest: missing {missing}, "
-                              f"extra {extra}")
-    arrays = {key: _read_array(zf.read(f"{key}.npy"), key) for key in expected}
-    net = _build(manifest, arrays)
-    if manifest.get("hash") != net.content_hash:
-        raise TTFSFormatError(f"hash: the content hash {net.content_hash} does not match the "
-                              f"manifest's {manifest.get('hash')!r} (file modified or corrupt)")
-    return net
-
-
-def _read_manifest(raw: bytes) -> dict:
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise TTFSFormatError(f"{MANIFEST}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict):
-        raise TTFSFormatError(f"{MANIFEST}: expected a JSON object")
-    if manifest.get("format") != FORMAT_NAME:
-        raise TTFSFormatError(f"{MANIFEST}: 'format' must be {FORMAT_NAME!r}, "
-                              f"got {manifest.get('format')!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise TTFSFormatError(f"{MANIFEST}: format_version {manifest.get('format_version')!r} "
-                              f"is not supported (this reader knows {FORMAT_VERSION})")
-    return manifest
-
-
-def _field(mapping: dict, key: str, kind: type | tuple, where: str):
-    value = mapping.get(key) if isinstance(mapping, dict) else None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise TTFSFormatError(f"{MANIFEST}: {where}{key!r} missing or not of type "
-                              f"{getattr(kind, '__name__', kind)}")
-    return value
-
-
-def _manifest_layers(manifest: dict) -> list[dict]:
-    layers = _field(manifest, "layers", list, "")
-    for i, params in enumerate(layers):
-        kind = _field(params, "kind", str, f"layers[{i}].")
-        if kind not in LAYER_KINDS:
-            raise TTFSFormatError(f"{MANIFEST}: layers[{i}].kind {kind!r} is not one of "
-                                  f"{sorted(LAYER_KINDS)}")
-        check_identifier(_field(params, "name", str, f"layers[{i}]."), f"layers[{i}].name")
-        extra = set(params) - {"kind", "name", *_SCALAR_FIELDS[kind]}
-        if extra:
-            raise TTFSFormatError(f"{MANIFEST}: layers[{i}] has unknown keys {sorted(extra)}")
-    return layers
-
-
-def _expected_arrays(manifest: dict) -> list[str]:
-    coding = _field(_field(manifest, "input", dict, ""), "coding", str, "input.")
-    keys = ["input.times", "input.kernel"] if coding == "ttfs" else []
-    for params in _manifest_layers(manifest):
-        keys += [f"{params['name']}.{fld}" for fld in _ARRAY_FIELDS[params["kind"]]]
-    if len(set(keys)) != len(keys):
-        raise TTFSFormatError(f"{MANIFEST}: layer names must be unique")
-    return keys
-
-
-def _read_array(raw: bytes, key: str) -> np.ndarray:
-    """Parse one `.npy` member; the header's shape must match the data size before numpy
-    allocates anything (a forged shape would otherwise ask for terabytes)."""
-    fp = io.BytesIO(raw)
-    try:
-        version = np.lib.format.read_magic(fp)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if read_header is None:
-            raise ValueError(f"unsupported .npy version {version}")
-        shape, _, dtype = read_header(fp)
-        if dtype.hasobject:
-            raise ValueError(f"object arrays are not allowed (dtype {dtype})")
-        if math.prod(shape) * dtype.itemsize != len(raw) - fp.tell():
-            raise ValueError(f"header shape {shape} of {dtype} does not match "
-                             f"{len(raw) - fp.tell()} data bytes")
-        fp.seek(0)
-        return np.load(fp, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise TTFSFormatError(f"{key}.npy: not a valid .npy array ({exc})") from None
-
-
-def _build(manifest: dict, arrays: dict[str, np.ndarray]) -> Network:
-    layers = []
-    for i, params in enumerate(manifest["layers"]):
-        cls = LAYER_KINDS[params["kind"]]
-        kwargs = {fld: _field(params, fld, int, f"layers[{i}].")
-                  for fld in _SCALAR_FIELDS[params["kind"]]}
-        kwargs.update({fld: arrays[f"{params['name']}.{fld}"]
-                       for fld in _ARRAY_FIELDS[params["kind"]]})
-        layers.append(cls(name=params["name"], **kwargs))
-    inp = manifest["input"]
-    shape = _field(inp, "shape", list, "input.")
-    reference = manifest.get("reference", {})
-    if not isinstance(reference, dict):
-        raise TTFSFormatError(f"{MANIFEST}: 'reference' must be an object")
-    return Network(
-        name=_field(manifest, "name", str, ""),
-        T=_field(manifest, "T", int, ""),
-        weight_bits=_field(manifest, "weight_bits", int, ""),
-        kernel_bits=_field(manifest, "kernel_bits", int, ""),
-        input_shape=tuple(shape),
-        input_coding=inp["coding"],
-        layers=tuple(layers),
-        input_times=arrays.get("input.times"),
-        input_kernel=arrays.get("input.kernel"),
-        reference=reference,
-    )
+    """Read and validate a `model.ttfs` file (`sdk.modelfile.load`); raises TTFSFormatError."""
+    from sdk import modelfile
+    return modelfile.load(path)

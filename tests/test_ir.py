@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdk import golden, ir, npzip, randnet
+from sdk import golden, ir, modelfile, npzip, randnet
 from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFSFormatError
 from sdk.vectors import corner_images
 
@@ -43,8 +43,12 @@ CONSTRUCTION_ERRORS = [
     (lambda: dense(kernel=[2, 7]), r"fc\.kernel: must be non-increasing and >= 0"),
     (lambda: dense(kernel=[7, 2, 1]), r"fc: theta has shape \(2,\) but kernel has shape \(3,\)"),
     (lambda: dense(name="fc-1"), r"layer name: 'fc-1' is not an identifier"),
-    (lambda: dense(name="module"), r"layer name: 'module' is a reserved word or prefix"),
-    (lambda: dense(name="ttfs_x"), r"'ttfs_x' is a reserved word or prefix"),
+    (lambda: dense(name="module"), r"layer name: 'module' is a reserved word"),
+    (lambda: dense(name="MODULE"), r"layer name: 'MODULE' is a reserved word .*in any case"),
+    (lambda: dense(name="ttfs_x"), r"'ttfs_x' starts with the reserved prefix 'ttfs_'"),
+    (lambda: dense(name="TTFS_WEIGHT"), r"'TTFS_WEIGHT' starts with the reserved prefix"),
+    (lambda: dense(name="Ttfs_x"), r"'Ttfs_x' starts with the reserved prefix 'ttfs_'"),
+    (lambda: dense(name="_Reserved"), r"'_Reserved' starts with '__' or '_' and a capital"),
     (lambda: dense(name="a" * 65), r"at most 64 characters"),
     (lambda: Conv2d("c", np.ones((1, 1, 2, 3), np.int32), i32([0]), i32([5, 3]), i32([7, 2])),
      r"c\.weight: kernel must be square"),
@@ -58,7 +62,7 @@ CONSTRUCTION_ERRORS = [
     (lambda: network(weight_bits=17), r"weight_bits: expected an int in 2\.\.16, got 17"),
     (lambda: network(input_shape=(2, 2)), r"input_shape: expected \(C, H, W\)"),
     (lambda: network(input_shape=(1, 0, 2)), r"input_shape: expected a tuple of positive ints"),
-    (lambda: network(input_coding="rate"), r"input_coding: expected one of \('real', 'ttfs'\)"),
+    (lambda: network(input_coding="rate"), r"input_coding: expected one of real, ttfs, got 'rate'"),
     (lambda: network(input_coding="ttfs"), r"input_coding 'ttfs' needs input_times\[256\]"),
     (lambda: network(input_times=i32([0] * 256)), r"only allowed with input_coding 'ttfs'"),
     (lambda: network(input_coding="ttfs", input_times=i32(range(256)), input_kernel=i32([7, 2])),
@@ -69,6 +73,10 @@ CONSTRUCTION_ERRORS = [
      r"the last layer, and only the last, must be 'output'"),
     (lambda: network(layers=(Flatten("out"), dense(), Output("out", i32([[1]]), i32([0])))),
      r"layers: names must be unique"),
+    (lambda: network(layers=(Flatten("Out"), dense(), Output("out", i32([[1]]), i32([0])))),
+     r"layers: names must be unique in any case"),
+    (lambda: network(input_shape=(1, 2048, 1024)),
+     r"input_shape: 2097152 values, more than the limit 1048576"),
     (lambda: network(layers=(Flatten("input"), dense(), Output("out", i32([[1]]), i32([0])))),
      r"layer name: 'input' is a reserved word"),
     (lambda: network(layers=(dense(), Output("out", i32([[1]]), i32([0])))),
@@ -158,11 +166,11 @@ def rewrite(path: Path, members: dict[str, bytes], *, rehash: bool = True) -> No
     (when the content is invalid, the loader rejects it before the hash matters)."""
     if rehash:
         try:
-            manifest = json.loads(members[ir.MANIFEST])
+            manifest = json.loads(members[modelfile.MANIFEST])
             arrays = {name[:-4]: np.load(io.BytesIO(raw), allow_pickle=False)
                       for name, raw in members.items() if name.endswith(".npy")}
-            manifest["hash"] = ir._build(manifest, arrays).content_hash
-            members = {**members, ir.MANIFEST: json.dumps(manifest).encode()}
+            manifest["hash"] = modelfile.build(manifest, arrays).content_hash
+            members = {**members, modelfile.MANIFEST: json.dumps(manifest).encode()}
         except Exception:  # noqa: BLE001 -- an invalid mutation keeps its stale hash
             pass
     npzip.write(path, members)
@@ -170,9 +178,9 @@ def rewrite(path: Path, members: dict[str, bytes], *, rehash: bool = True) -> No
 
 def mutate_manifest(path: Path, change) -> None:
     members = read_members(path)
-    manifest = json.loads(members[ir.MANIFEST])
+    manifest = json.loads(members[modelfile.MANIFEST])
     change(manifest)
-    rewrite(path, {**members, ir.MANIFEST: json.dumps(manifest).encode()})
+    rewrite(path, {**members, modelfile.MANIFEST: json.dumps(manifest).encode()})
 
 
 def first_spiking(net: Network) -> str:
@@ -205,12 +213,12 @@ LOAD_ERRORS = {
     "extra array": (lambda p, n: rewrite(p, {**read_members(p), "x.npy": npy(i32([1]))}),
                     r"missing \[\], extra \['x\.npy'\]"),
     "no manifest": (lambda p, n: rewrite(p, {k: v for k, v in read_members(p).items()
-                                             if k != ir.MANIFEST}),
+                                             if k != modelfile.MANIFEST}),
                     r"manifest\.json is missing"),
-    "bad json": (lambda p, n: rewrite(p, {**read_members(p), ir.MANIFEST: b"{"}),
+    "bad json": (lambda p, n: rewrite(p, {**read_members(p), modelfile.MANIFEST: b"{"}),
                  r"manifest\.json: not valid JSON"),
     "deep json": (lambda p, n: rewrite(p, {**read_members(p),
-                                           ir.MANIFEST: b"[" * 100000 + b"]" * 100000}),
+                                           modelfile.MANIFEST: b"[" * 100000 + b"]" * 100000}),
                   r"manifest\.json: not valid JSON"),
     "wrong shape": (lambda p, n: rewrite(p, {**read_members(p), f"{first_spiking(n)}.bias.npy":
                                              npy(i32([0] * 99))}),
@@ -272,7 +280,7 @@ def test_load_rejects(saved, case):
 
 def test_load_rejects_files_over_the_size_limit(saved, monkeypatch):
     _, path = saved
-    monkeypatch.setattr(ir, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", 1000)
     with pytest.raises(TTFSFormatError, match=r"bytes is larger than the limit 1000"):
         ir.load(path)
 
@@ -280,7 +288,7 @@ def test_load_rejects_files_over_the_size_limit(saved, monkeypatch):
 def test_load_rejects_uncompressed_size_over_the_limit(saved, monkeypatch):
     net, path = saved
     size = path.stat().st_size
-    monkeypatch.setattr(ir, "MAX_FILE_BYTES", size + 1)   # the zip passes, its content not
+    monkeypatch.setattr(modelfile, "MAX_FILE_BYTES", size + 1)   # the zip passes, its content not
     with pytest.raises(TTFSFormatError, match=rf"uncompressed size exceeds the limit {size + 1}"):
         ir.load(path)
 
@@ -361,7 +369,7 @@ def test_property_manifest_mutations(valid, data):
     net, path, pristine = valid
     path.write_bytes(pristine)
     members = read_members(path)
-    manifest = json.loads(members[ir.MANIFEST])
+    manifest = json.loads(members[modelfile.MANIFEST])
     target = data.draw(st.sampled_from(sorted(json_paths(manifest), key=repr)))
     parent = manifest
     for key in target[:-1]:
@@ -370,7 +378,7 @@ def test_property_manifest_mutations(valid, data):
         del parent[target[-1]]
     else:
         parent[target[-1]] = data.draw(JSON_VALUES)
-    rewrite(path, {**members, ir.MANIFEST: json.dumps(manifest).encode()})
+    rewrite(path, {**members, modelfile.MANIFEST: json.dumps(manifest).encode()})
     check_outcome(path, net, rehashed=True)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+
 import numpy as np
 import pytest
 
@@ -165,10 +167,86 @@ def test_unsupported_layer_is_refused():
         quantize(float_net([pool], input_shape=(1, 2, 2)))
 
 
-def test_bad_kernel_parameters_are_refused():
-    hidden = dense("fc", [[1.0, 1.0]], [0.0], tau=0.0)
-    with pytest.raises(QuantizeError, match=r"layer 'fc': kernel parameters tau=0.0"):
-        quantize(float_net([FLAT2, hidden, dense("out", [[1.0]], [0.0], kind="output")]))
+@pytest.mark.parametrize("tau, td, message", [
+    (0.0, 0.0, r"tau = 0.0 is below the minimum"),
+    (1e-300, 0.0, r"tau = 1e-300 is below the minimum"),
+    (float("nan"), 0.0, r"tau = nan is not a finite number"),
+    (2.0, float("inf"), r"td = inf is not a finite number"),
+    # exp(td / tau) = exp(1e4) would be Infinity in x_max and sigma
+    (10.0, 1e5, r"need exp of 1e\+04, beyond \+-700"),
+    # theta(T-1) = exp(-(T - 1 + q) / tau) = exp(-750) would be 0 (T = 8)
+    (0.01, 0.0, r"need exp of 750, beyond"),
+])
+def test_bad_kernel_parameters_are_refused(tau, td, message):
+    hidden = dense("fc", [[1.0, 1.0]], [0.0], tau=tau, td=td)
+    fnet = float_net([FLAT2, hidden, dense("out", [[1.0]], [0.0], kind="output")], T=8)
+    with pytest.raises(QuantizeError, match=r"layer 'fc': kernel parameters: .*" + message):
+        quantize(fnet)
+
+
+@pytest.mark.parametrize("q", [float("nan"), -0.1, 1.5, float("inf")])
+def test_bad_q_is_refused(q):
+    with pytest.raises(QuantizeError, match=r"q: expected a finite number in \[0, 1\]"):
+        quantize(float_net([FLAT2, dense("fc", [[1.0, 1.0]], [0.0]),
+                            dense("out", [[1.0]], [0.0], kind="output")], q=q))
+
+
+def test_one_bit_weights_are_refused_with_the_reason():
+    with pytest.raises(QuantizeError, match=r"weight_bits: expected an int in 2\.\.16, got 1 "
+                                            r"\(1-bit weights have no symmetric"):
+        quantize(hand_network(), weight_bits=1)
+
+
+def test_bit_widths_default_to_the_run_config():
+    import dataclasses
+    fnet = dataclasses.replace(hand_network(), weight_bits=3, kernel_bits=5)
+    net = quantize(fnet)
+    assert (net.weight_bits, net.kernel_bits) == (3, 5)
+    assert quantize(fnet, weight_bits=6).weight_bits == 6          # explicit wins
+    assert quantize(hand_network()).weight_bits == 8                # no config: 8
+    with pytest.raises(QuantizeError, match=r"kernel_bits: expected an int in 2\.\.16, got 1"):
+        quantize(dataclasses.replace(hand_network(), kernel_bits=1))
+
+
+def test_exponentials_are_correctly_rounded_and_avoid_numpy_exp(monkeypatch):
+    from fractions import Fraction
+    from sdk.quantize import exp_exact, kernel_exps, threshold_exps
+    # exp(1) = 2.718281828459045 (float64 nearest of 2.71828182845904523536...)
+    assert exp_exact(Fraction(1)) == 2.718281828459045
+    # exp(-1/3) agrees with decimal at 80 digits rounded to float64
+    ctx = decimal.Context(prec=80)
+    assert exp_exact(Fraction(-1, 3)) == float(ctx.exp(ctx.divide(-1, 3)))
+    # the exponent is exact: (td - q - t)/tau with td = 0.1, q = 0.5 as float64 values
+    assert threshold_exps(1, 3.0, 0.1, 0.5)[0] == exp_exact(
+        (Fraction(0.1) - Fraction(0.5)) / 3)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("numpy exp/log used on the quantization path")
+
+    for fn in ("exp", "log", "expm1", "log1p", "power"):
+        monkeypatch.setattr(np, fn, forbidden)
+    net = quantize(hand_network(), weight_bits=4, kernel_bits=4, name="hand")
+    assert net.layers[1].theta.tolist() == [1391, 844, 512, 311]
+    assert kernel_exps(2, 2.0)[1] == exp_exact(Fraction(-1, 2))
+
+
+PINNED_HASH = "sha256:5f1220de898898e0fed0d45efb13391eaacce6a226036762caee7e0db4813f2e"
+
+
+def test_content_hash_of_a_fixed_model_is_pinned():
+    """The same arrays give the same hash on every machine (correctly rounded tables, no
+    float fields in the hash). A change here is a format change: update it deliberately."""
+    # fixed arrays from integer arithmetic only (no random stream, no libm)
+    w1 = ((np.arange(144) * 37) % 61 - 30).reshape(16, 9) / 100
+    w2 = ((np.arange(48) * 23) % 41 - 20).reshape(3, 16) / 50
+    layers = [FloatLayer("flatten", "flat", (1, 3, 3), (9,)),
+              FloatLayer("dense", "fc1", (9,), (16,), w1, np.linspace(-0.2, 0.3, 16),
+                         tau=3.7, td=0.25),
+              FloatLayer("output", "out", (16,), (3,), w2, np.zeros(3))]
+    fnet = float_net(layers, T=24, input_shape=(1, 3, 3), coding="ttfs", input_tau=2.9,
+                     input_td=0.1, num_classes=3)
+    net = quantize(fnet, name="pinned")
+    assert net.content_hash == PINNED_HASH
 
 
 def test_accumulator_bound_too_big_names_the_layer():
@@ -238,3 +316,4 @@ def test_integer_accuracy_close_to_float(digits, coding, max_gap, min_agreement)
     coarse = report.compare(fnet, quantize(fnet, weight_bits=3, kernel_bits=3),
                             digits.test_images, digits.test_labels, float_side=cmp.float)
     assert coarse.agreement < cmp.agreement
+
