@@ -29,21 +29,56 @@ CHECKSUM_MUL = 2654435761
 
 @dataclass(frozen=True)
 class Board:
-    """A Cortex-M board QEMU emulates; FLASH at 0x0 and RAM at 0x20000000 on all of them."""
+    """A board QEMU emulates, and how the example firmware is built for it.
+
+    Cortex-M boards: FLASH at 0x0, RAM at 0x20000000, `board_arm.c`, newlib-nano's memcpy and
+    memset. RISC-V boards: QEMU's `sifive_e` (flash at 0x20400000, 16 KiB RAM at 0x80000000),
+    `board_riscv.c`, picolibc's memcpy and memset.
+    """
 
     name: str
-    cpu: str
+    cpu: str           # what the table in the docs says: cortex-m0, rv32imc, ...
     flash: int
     ram: int
     stack: int
     ldscript: str
+    arch: str          # "arm" | "riscv"
+    arch_flags: str    # compiler flags that select the instruction set and ABI
+    machine: str       # QEMU -M
+
+    @property
+    def cross(self) -> str:
+        return "arm-none-eabi-" if self.arch == "arm" else "riscv64-unknown-elf-"
+
+    @property
+    def qemu(self) -> str:
+        return "qemu-system-arm" if self.arch == "arm" else "qemu-system-riscv32"
+
+    @property
+    def libc(self) -> str:
+        return "--specs=nano.specs" if self.arch == "arm" else "--specs=picolibc.specs"
+
+    @property
+    def startup(self) -> str:
+        return f"board_{self.arch}.c"
 
 
+def _arm(name: str, cpu: str, flash: int, ram: int, stack: int, ldscript: str) -> Board:
+    return Board(name, cpu, flash, ram, stack, ldscript, "arm",
+                 f"-mcpu={cpu} -mthumb -mfloat-abi=soft", name)
+
+
+KIB, MIB = 1024, 2**20
 BOARDS = {
-    "microbit": Board("microbit", "cortex-m0", 256 * 1024, 16 * 1024, 2 * 1024, "microbit.ld"),
-    "mps2-an385": Board("mps2-an385", "cortex-m3", 4 * 2**20, 4 * 2**20, 16 * 1024, "mps2.ld"),
-    "mps2-an386": Board("mps2-an386", "cortex-m4", 4 * 2**20, 4 * 2**20, 16 * 1024, "mps2.ld"),
-    "mps2-an500": Board("mps2-an500", "cortex-m7", 4 * 2**20, 4 * 2**20, 16 * 1024, "mps2.ld"),
+    "microbit": _arm("microbit", "cortex-m0", 256 * KIB, 16 * KIB, 2 * KIB, "microbit.ld"),
+    "mps2-an385": _arm("mps2-an385", "cortex-m3", 4 * MIB, 4 * MIB, 16 * KIB, "mps2.ld"),
+    "mps2-an386": _arm("mps2-an386", "cortex-m4", 4 * MIB, 4 * MIB, 16 * KIB, "mps2.ld"),
+    "mps2-an500": _arm("mps2-an500", "cortex-m7", 4 * MIB, 4 * MIB, 16 * KIB, "mps2.ld"),
+    "sifive_e": Board("sifive_e", "rv32imc", 4 * MIB, 16 * KIB, 2 * KIB, "sifive_e.ld",
+                      "riscv", "-march=rv32imc -mabi=ilp32", "sifive_e"),
+    "sifive_e-rv32ec": Board("sifive_e-rv32ec", "rv32ec", 16 * KIB, 16 * KIB, 1 * KIB,
+                             "sifive_e_rv32ec.ld", "riscv", "-march=rv32ec -mabi=ilp32e",
+                             "sifive_e"),
 }
 #: Boards tried in this order when none is asked for: the smallest that holds the model.
 BOARD_PREFERENCE = ("microbit", "mps2-an385")

@@ -21,7 +21,10 @@ APT_PACKAGES = {
     "iverilog": "iverilog", "vvp": "iverilog", "yosys": "yosys",
     "nextpnr-ice40": "nextpnr-ice40", "nextpnr-ecp5": "nextpnr-ecp5",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi picolibc-arm-none-eabi",
-    "qemu-system-arm": "qemu-system-arm", "gcc": "gcc", "cc": "gcc", "make": "make",
+    "qemu-system-arm": "qemu-system-arm", "gcc": "gcc",
+    "riscv64-unknown-elf-gcc": "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+    "riscv64-unknown-elf-size": "binutils-riscv64-unknown-elf",
+    "qemu-system-riscv32": "qemu-system-misc", "cc": "gcc", "make": "make",
     "valgrind": "valgrind", "ccache": "ccache",
 }
 #: The pip extra of ttfs-sdk that provides each optional top-level Python module.

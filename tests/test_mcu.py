@@ -65,54 +65,91 @@ def test_random_networks_on_host(tmp_path, case):
         assert (result.passed, result.failed, result.first) == (len(golden), 0, None), flavour
 
 
-# plan, mode, coding, weight_bits, board
+# plan, mode, coding, weight_bits, board: every board, 2/4-bit weights on the M0 and RISC-V
 CHAIN = [("cnn", "typical", "ttfs", 8, "mps2-an385"), ("mlp", "saturate", "real", 16, "microbit"),
-         ("strided", "extreme", "ttfs", 2, "microbit"), ("cnn", "typical", "real", 8, "microbit"),
-         ("mlp", "typical", "ttfs", 8, "mps2-an386"), ("cnn", "silent", "real", 4, "mps2-an500")]
+         ("strided", "extreme", "ttfs", 2, "microbit"), ("cnn", "typical", "real", 4, "microbit"),
+         ("mlp", "typical", "ttfs", 5, "mps2-an386"), ("cnn", "silent", "real", 8, "mps2-an500"),
+         ("cnn", "typical", "real", 4, "sifive_e"), ("strided", "extreme", "ttfs", 2, "sifive_e"),
+         ("mlp", "typical", "real", 3, "sifive_e-rv32ec")]
+
+
+def chain_tools(board: str) -> None:
+    for name in mcu_check.board_tools(mcu_view.BOARDS[board]):
+        need_tool(name)
 
 
 @pytest.mark.parametrize("case", CHAIN, ids=case_id)
 def test_whole_chain_on_qemu(tmp_path, case):
-    """verify(): host builds, the example firmware under QEMU, sizes -- 0 mismatches."""
-    for name in ("gcc", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm", "make"):
-        need_tool(name)
+    """verify(): host builds, the example firmware under QEMU, sizes, stack -- 0 mismatches;
+    nothing is written into the export."""
     plan, mode, coding, wb, board = case
+    chain_tools(board)
     net = randnet.random_network(100 + CHAIN.index(case), plan=plan, mode=mode,
                                  input_coding=coding, weight_bits=wb)
-    golden = export(net, tmp_path, board=board)
-    report = mcu.verify(tmp_path, progress=False)
+    golden = export(net, tmp_path / "out", board=board, n=12)
+    before = sorted((tmp_path / "out").rglob("*"))
+    report = mcu.verify(tmp_path / "out", progress=False, build_dir=tmp_path / "build")
     assert report.ok, "\n".join(report.lines) + f"\n{report.first_mismatch}"
     assert report.failed == 0 and report.first_mismatch is None
+    assert sorted((tmp_path / "out").rglob("*")) == before
     # every vector on the host twice, and on the board
     assert report.passed == 3 * len(golden) == 2 * len(golden) + report.data["qemu_vectors"]
+    assert [(c["name"], c["status"]) for c in report.cases] == [
+        ("host gcc", "pass"), ("host gcc asan+ubsan", "pass"), (f"qemu {board}", "pass")]
     assert report.data["board"] == board
     assert report.data["cpu"] == mcu_view.BOARDS[board].cpu
     assert 0 < report.data["model_flash"] < report.data["firmware_flash"]
     assert 0 < report.data["stack_used"] < mcu_view.BOARDS[board].stack
+    # the call-graph bound of the model: below the whole firmware's high-water mark (which adds
+    # main.c's frames and a painting margin), above it minus those frames
+    assert report.data["stack_used"] - 256 <= report.data["stack_worst"] < \
+        report.data["stack_used"]
+    assert mcu_view.BOARDS[board].qemu in report.tools and "gcc" in report.tools
+    assert set(report.timings) >= {"host gcc", f"qemu {board}"}
 
 
-def test_corrupted_weight_is_caught_and_named(tmp_path):
-    """One changed weight in the generated C: the host and the board both report mismatches,
-    and the report names the layer whose spike times diverge first."""
-    for name in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm", "make"):
-        need_tool(name)
-    net = randnet.random_network(5, plan="cnn", mode="typical")
-    export(net, tmp_path, n=40)
-    model_c = tmp_path / f"{net.name}_model.c"
+def test_verify_options(tmp_path):
+    """Interface I1: --board none checks the host only, vectors=N the first N, sim is refused,
+    vectors < 1 and unknown boards are ExportErrors, the build folder must lie outside OUT."""
+    need_tool("gcc")
+    net = randnet.random_network(7, plan="mlp", weight_bits=4)
+    export(net, tmp_path / "out", n=10)
+    report = mcu.verify(tmp_path / "out", progress=False, build_dir=tmp_path / "b",
+                        board="none", vectors=5)
+    assert report.ok and report.passed == 2 * 5
+    assert [c["name"] for c in report.cases] == ["host gcc", "host gcc asan+ubsan"]
+    for kwargs, message in (({"sim": "icarus"}, "--sim"), ({"vectors": 0}, "--vectors"),
+                            ({"board": "stm32"}, "--board: 'stm32'"),
+                            ({"build_dir": tmp_path / "out" / "b"}, "outside the export")):
+        with pytest.raises(ExportError, match=message):
+            mcu.verify(tmp_path / "out", progress=False, **{"build_dir": tmp_path / "b",
+                                                            **kwargs})
+
+
+@pytest.mark.parametrize("board", ["microbit", "sifive_e"])
+def test_corrupted_weight_is_caught_and_named(tmp_path, board):
+    """One changed weight word in the generated C: the host and the board both report
+    mismatches, and the report names the layer whose spike times diverge first."""
+    chain_tools(board)
+    net = randnet.random_network(5, plan="cnn", mode="typical", weight_bits=4)
+    export(net, tmp_path / "out", n=40, board=board)
+    model_c = tmp_path / "out" / f"{net.name}_model.c"
     layer = net.layers[2]                                     # conv2, after conv0 and pool1
     text = model_c.read_text()
     start = text.index(f"{net.name}_{layer.name}_weight[")
     head, body = text[:start], text[start:]
-    first = re.search(r"= \{\s*(-?\d+)", body)
-    value = int(first.group(1))
-    body = body[:first.start(1)] + str(-value if value else 60) + body[first.end(1):]
+    first = re.search(r"= \{\s*(\d+)U", body)
+    value = int(first.group(1)) ^ 0x77777777       # 3 bits of each 4-bit weight of the word
+    body = body[:first.start(1)] + str(value) + body[first.end(1):]
     model_c.write_text(head + body)
-    report = mcu.verify(tmp_path, progress=False)
+    report = mcu.verify(tmp_path / "out", progress=False, build_dir=tmp_path / "build")
     assert not report.ok and report.failed > 0
     assert f"layer '{layer.name}'" in report.first_mismatch
     assert "host gcc" in report.first_mismatch
-    qemu_line = next(line for line in report.lines if line.startswith("qemu"))
-    assert int(re.search(r"(\d+) failed", qemu_line).group(1)) > 0, qemu_line
+    assert report.first_divergence["layer"] == layer.name
+    qemu = report.cases[-1]
+    assert (qemu["name"], qemu["status"]) == (f"qemu {board}", "fail") and qemu["failed"] > 0
+    assert qemu["message"].startswith("mismatch: sample")
 
 
 def test_output_files_and_reproducible_bytes(tmp_path):
@@ -122,7 +159,8 @@ def test_output_files_and_reproducible_bytes(tmp_path):
     first = mcu.render_files(net, golden, "kws_net")
     assert first == mcu.render_files(net, golden, "kws_net")
     assert {"kws_net_model.h", "kws_net_model.c", "kws_net_vectors.h", "ttfs.h", "README.md",
-            "example/Makefile", "example/main.c", "example/board.c",
+            "example/Makefile", "example/main.c", "example/board.c", "example/board_arm.c",
+            "example/board_riscv.c", "example/boards/sifive_e.ld", "ttfs_stats.h",
             "example/boards/sections.ld", "host/harness.c"} <= set(first)
     model_c = first["kws_net_model.c"].decode()
     assert f"from {net.content_hash} -- do not edit" in model_c
@@ -150,6 +188,7 @@ def test_output_files_and_reproducible_bytes(tmp_path):
 def test_make_in_the_output_folder_builds_for_each_board(tmp_path):
     """`make -C OUT/example BOARD=...` (the README's command) builds for every board."""
     need_tool("arm-none-eabi-gcc")
+    need_tool("riscv64-unknown-elf-gcc")
     make = need_tool("make")
     net = randnet.random_network(4, plan="strided")
     export(net, tmp_path)
@@ -231,23 +270,27 @@ def test_existing_files_are_not_overwritten(tmp_path):
     assert (tmp_path / "rnd_model.c").read_text() == "mine"
 
 
-def test_missing_tool_is_an_export_error_naming_it(tmp_path, monkeypatch):
+def test_missing_tool_is_named_with_its_package(tmp_path, monkeypatch):
     net = randnet.random_network(0)
-    export(net, tmp_path, n=1)
+    export(net, tmp_path / "out", n=1)
     real = tools.find_tool
     monkeypatch.setattr(tools, "find_tool",
-                        lambda name: None if name == "qemu-system-arm" else real(name))
-    with pytest.raises(ExportError, match="'qemu-system-arm' not found"):
-        mcu.verify(tmp_path, progress=False)
+                        lambda name: None if name.startswith("qemu-system") else real(name))
+    with pytest.raises(tools.ToolMissing, match="'qemu-system-arm' not found.*qemu-system-arm"):
+        mcu.verify(tmp_path / "out", progress=False, build_dir=tmp_path / "b")
+    with pytest.raises(tools.ToolMissing, match="'qemu-system-riscv32' not found.*"
+                                                "qemu-system-misc"):
+        mcu.verify(tmp_path / "out", progress=False, build_dir=tmp_path / "b",
+                   board="sifive_e")
 
 
 def test_verify_refuses_a_folder_that_is_not_an_mcu_export(tmp_path):
     with pytest.raises(ExportError, match="model.ttfs"):
-        mcu.verify(tmp_path, progress=False)
+        mcu.verify(tmp_path, progress=False, build_dir=tmp_path.parent / "b")
     net = randnet.random_network(0)
     ir.save(net, tmp_path / "model.ttfs")
     with pytest.raises(ExportError, match="no rnd_model.c"):
-        mcu.verify(tmp_path, progress=False)
+        mcu.verify(tmp_path, progress=False, build_dir=tmp_path.parent / "b")
 
 
 def test_board_table_matches_the_linker_scripts():

@@ -2,7 +2,7 @@
 conv sweep against the definition (tests/firmware/test_runtime.c) with strict warnings and under
 ASan/UBSan, for packed weights of 2, 3, 4, 5, 8 (the default) and 16 bits, with uint16_t (the
 default) and uint8_t spike times (what models with T <= 255 use); the header also compiles as C++
-and for a Cortex-M0 without warnings."""
+and for a Cortex-M0 and an RV32EC core without warnings."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_runtime_cases(tmp_path, flavour, types):
     assert f"0 failures ({bits}-bit weights)" in proc.stdout
 
 
-def test_runtime_header_compiles_as_cxx_and_for_cortex_m0(tmp_path):
+def test_runtime_header_compiles_as_cxx_and_for_cortex_m0_and_rv32ec(tmp_path):
     source = tmp_path / "use.c"
     source.write_text('#include "ttfs.h"\nint use(void);\n'
                       "int use(void) { return (int)sizeof(struct ttfs_stats); }\n")
@@ -45,3 +45,7 @@ def test_runtime_header_compiles_as_cxx_and_for_cortex_m0(tmp_path):
     arm = need_tool("arm-none-eabi-gcc")
     subprocess.run([arm, "-mcpu=cortex-m0", "-mthumb", *STRICT, "-O2", "-c", "-I", str(RUNTIME),
                     "-o", str(tmp_path / "use.o"), str(source)], check=True)
+    riscv = need_tool("riscv64-unknown-elf-gcc")
+    subprocess.run([riscv, "-march=rv32ec", "-mabi=ilp32e", "--specs=picolibc.specs", *STRICT,
+                    "-O2", "-c", "-I",
+                    str(RUNTIME), "-o", str(tmp_path / "use-rv.o"), str(source)], check=True)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from codegen import mcu_check, mcu_view
 from codegen.jinja_env import render
-from codegen.targets import ExportContext, ExportError, Report
+from codegen.targets import (ExportContext, ExportError, Report, reject_options,
+                             resolve_build_dir, take_vectors)
 from sdk import ir
 from sdk import vectors as vectors_mod
 
@@ -34,9 +35,11 @@ STATIC_FILES = {
     "runtime/ttfs_stats.h": "ttfs_stats.h",
     "example/board.c": "example/board.c",
     "example/board.h": "example/board.h",
+    "example/board_arm.c": "example/board_arm.c",
+    "example/board_riscv.c": "example/board_riscv.c",
     "example/boards/sections.ld": "example/boards/sections.ld",
-    "example/boards/microbit.ld": "example/boards/microbit.ld",
-    "example/boards/mps2.ld": "example/boards/mps2.ld",
+    **{f"example/boards/{b.ldscript}": f"example/boards/{b.ldscript}"
+       for b in mcu_view.BOARDS.values()},
 }
 #: Templates rendered into the output: template -> output path (`{name}` substituted).
 TEMPLATES = {
@@ -61,7 +64,8 @@ def check_name(name: str) -> str:
 def render_files(net: ir.Network, vectors: vectors_mod.Vectors, name: str, *,
                  board: str | None = None) -> dict[str, bytes]:
     """Every output file of the target (relative path -> bytes), rendered in memory."""
-    view = mcu_view.build(net, vectors, check_name(name), board=board)
+    view = mcu_view.build(net, vectors, check_name(name),
+                          board=None if board == "none" else board)
     files = {out.format(name=name): render(f"firmware/{template}", **view).encode()
              for template, out in TEMPLATES.items()}
     package = resources.files("firmware")
@@ -93,9 +97,15 @@ def _export_record(out: Path) -> dict:
         raise ExportError(f"{path}: cannot read ({exc})") from None
 
 
-def verify(out: Path, *, progress: bool = True) -> Report:
-    """Check an exported folder: host gcc (strict, then ASan/UBSan) on every golden vector,
-    the example firmware under QEMU on its board, and the firmware's flash and RAM."""
+def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
+           sim: str | None = None, board: str | None = None, vectors: int | None = None,
+           synth: bool = True) -> Report:
+    """Check an exported folder (interface I1): host gcc (strict, then ASan/UBSan) on the first
+    `vectors` golden vectors (None: all), the example firmware under QEMU on `board` (None: the
+    export's default; "none": host only) with at most that many of its compiled-in vectors, and
+    the firmware's flash, RAM and stack. Builds go to `build_dir` (default
+    `default_build_dir(out)`), never into `out`; `sim` is refused, `synth` does not apply."""
+    reject_options("mcu", sim=sim)
     out = Path(out)
     try:
         net = ir.load(out / "model.ttfs")
@@ -105,8 +115,13 @@ def verify(out: Path, *, progress: bool = True) -> Report:
     name = check_name(record.get("name", net.name))
     if not (out / f"{name}_model.c").is_file():
         raise ExportError(f"{out}: no {name}_model.c; is this an MCU export?")
-    golden = vectors_mod.load(out / "vectors.npz")
-    board = record.get("options", {}).get("board") or mcu_check.default_board(out)
+    golden = take_vectors(vectors_mod.load(out / "vectors.npz"), vectors)
+    board = board or record.get("options", {}).get("board") or mcu_check.default_board(out)
+    if board != "none" and board not in mcu_view.BOARDS:
+        raise ExportError(f"--board: {board!r} is not supported; choose one of "
+                          f"{sorted(mcu_view.BOARDS)} or 'none'")
+    build = resolve_build_dir(out, build_dir)
     report = Report("mcu")
-    mcu_check.check_all(net, golden, out, name, board, report, progress=progress)
+    mcu_check.check_all(net, golden, out, name, None if board == "none" else board, report,
+                        build, qemu_vectors=vectors, progress=progress)
     return report

@@ -1,9 +1,10 @@
 /*
- * board.c -- vector table, reset handler and semihosting for the example firmware.
+ * board.c -- what every example board shares: semihosting output and exit on top of
+ * board_semihost (board_arm.c, board_riscv.c), and the start of the C program.
  *
- * The reset handler copies .data from flash, clears .bss, paints the stack with a pattern
- * (for board_stack_used), runs main and exits with its return value. Any fault prints
- * "fault" and exits with status 2, so a broken build fails fast instead of hanging.
+ * board_start copies .data from flash, clears .bss, paints the stack with a pattern (for
+ * board_stack_used), runs main and exits with its return value. Any fault prints "fault" and
+ * exits with status 2, so a broken build fails fast instead of hanging.
  */
 #include <stdint.h>
 
@@ -24,37 +25,10 @@ extern uint32_t __stack_bottom;
 extern uint32_t __stack_top;
 
 int main(void);
-void board_reset(void);
-void board_fault(void);
-
-/* Cortex-M vector table: initial stack pointer, then the handlers (reset, NMI, faults). */
-struct vector_table {
-    void *stack_top;
-    void (*handlers[15])(void);
-};
-
-__attribute__((section(".vectors"), used))
-static const struct vector_table vectors = {
-    &__stack_top,
-    {
-        board_reset, board_fault, board_fault, board_fault, board_fault, board_fault,
-        board_fault, board_fault, board_fault, board_fault, board_fault, board_fault,
-        board_fault, board_fault, board_fault,
-    },
-};
-
-static uint32_t semihost(uint32_t operation, const void *argument)
-{
-    register uint32_t r0 __asm__("r0") = operation;
-    register const void *r1 __asm__("r1") = argument;
-
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
 
 void board_print(const char *text)
 {
-    (void)semihost(SEMIHOST_WRITE0, text);
+    (void)board_semihost(SEMIHOST_WRITE0, text);
 }
 
 void board_print_u32(uint32_t value)
@@ -75,7 +49,7 @@ void board_exit(int status)
 {
     uint32_t block[2] = { SEMIHOST_APPLICATION_EXIT, (uint32_t)status };
 
-    (void)semihost(SEMIHOST_EXIT_EXTENDED, block);
+    (void)board_semihost(SEMIHOST_EXIT_EXTENDED, block);
     for (;;) {
     }
 }
@@ -96,7 +70,7 @@ void board_fault(void)
     board_exit(2);
 }
 
-void board_reset(void)
+void board_start(void)
 {
     uint32_t here = 0U;
     const uint32_t *src = &__data_load;
