@@ -18,37 +18,54 @@ output positions whose receptive field covers the input position).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+from sdk import layerops, limits
+from sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, Network, Output
 
-#: Samples simulated at once; bounds the im2col memory of convolution layers.
-CHUNK = 128
+try:                                    # optional: keeps BLAS to one thread (see `run`)
+    from threadpoolctl import threadpool_limits
+except ImportError:                     # pragma: no cover - the core install has it
+    threadpool_limits = None
+
+#: Samples simulated at once at most; `sdk.limits.chunk_size` lowers it for large layers.
+CHUNK = limits.CHUNK
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
-    """Everything the golden simulator computes for a batch of N samples.
+    """Everything a simulator computes for a batch of N samples (integer golden, float
+    simulators, and the traces read back from the C and Verilog targets).
 
-    `times[k]` is int32 [N, *out_shape] of `layer_names[k]`: every layer that produces spike
-    times (spiking layers and max pools, in order; flatten is a pure reshape and is left out);
-    NO_SPIKE = T. `input_times` is [N, C, H, W] under `ttfs` coding, else None.
+    `times[k]` is [N, *out_shape] of `layer_names[k]`: every layer that produces spike times
+    (spiking layers and max pools, in order; flatten is a pure reshape and is left out);
+    NO_SPIKE = T. `input_times` is [N, C, H, W] under `ttfs` coding, else None. Integer
+    simulators give int32 times and scores, float simulators int64 times and float64 scores.
     """
 
     layer_names: tuple[str, ...]
     times: tuple[np.ndarray, ...]
     input_times: np.ndarray | None
-    scores: np.ndarray          # int32 [N, n_out]
-    classes: np.ndarray         # int32 [N]
-    spike_counts: np.ndarray    # int32 [N, n_spiking_layers]
-    input_spikes: np.ndarray    # int32 [N], 0 under real coding
+    scores: np.ndarray          # [N, n_out]
+    classes: np.ndarray         # [N]
+    spike_counts: np.ndarray    # [N, n_spiking_layers]
+    input_spikes: np.ndarray    # [N], 0 under real coding
     sops: np.ndarray            # int64 [N]
 
     def __len__(self) -> int:
         return len(self.classes)
+
+    def spikes_per_hidden_neuron(self, net) -> float:
+        """Mean over samples of (hidden spikes / hidden spiking neurons); `net` is the
+        `sdk.ir.Network` or `sdk.floatnet.FloatNetwork` the trace belongs to."""
+        spiking = {layer.name for layer in net.layers if layer.kind in ("conv2d", "dense")}
+        n_hidden = sum(math.prod(t.shape[1:]) for name, t in zip(self.layer_names, self.times)
+                       if name in spiking)
+        return float(self.spike_counts.sum(axis=1).mean() / n_hidden)
 
 
 def as_images(net: Network, images: np.ndarray) -> np.ndarray:
@@ -65,20 +82,20 @@ def as_images(net: Network, images: np.ndarray) -> np.ndarray:
 
 
 def run(net: Network, images: np.ndarray) -> Trace:
-    """Simulate `net` on uint8 `images` ([N, C, H, W] or [N, C*H*W]); see the module doc."""
+    """Simulate `net` on uint8 `images` ([N, C, H, W] or [N, C*H*W]); see the module doc.
+
+    Samples run in chunks of `sdk.limits.chunk_size` (at most CHUNK), so the working memory
+    stays within `sdk.limits.SIM_BUDGET_BYTES` besides the returned trace. BLAS runs on one
+    thread (threadpoolctl): the matrices are small, and threads only fight over the cores.
+    """
     images = as_images(net, images)
-    parts = [_run_chunk(net, images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)]
-    if not parts:
-        parts = [_run_chunk(net, images)]
-    return Trace(
-        layer_names=parts[0].layer_names,
-        times=tuple(np.concatenate([p.times[k] for p in parts])
-                    for k in range(len(parts[0].times))),
-        input_times=(None if parts[0].input_times is None
-                     else np.concatenate([p.input_times for p in parts])),
-        **{key: np.concatenate([getattr(p, key) for p in parts])
-           for key in ("scores", "classes", "spike_counts", "input_spikes", "sops")},
-    )
+    chunk = limits.chunk_size(net.steps)
+    with _one_blas_thread():
+        return layerops.chunked(lambda part: _run_chunk(net, part), images, chunk)
+
+
+def _one_blas_thread():
+    return threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
 
 
 def operands(times: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -118,7 +135,7 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
     for layer, info in zip(net.layers, net.info):
         if isinstance(layer, WEIGHTED):
             if spike_times is not None:
-                events = _flat(spike_times < net.T).astype(np.int64)
+                events = layerops.flat(spike_times < net.T).astype(np.int64)
                 sops += events @ _fan_out(layer, info.in_shape).reshape(-1)
             u = _integrate(layer, v, info.acc_bound)
             if np.abs(u).max(initial=0) > info.acc_bound:
@@ -126,19 +143,19 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
         if isinstance(layer, Output):
             break
         if isinstance(layer, Flatten):
-            v = _flat(v)
-            spike_times = None if spike_times is None else _flat(spike_times)
+            v = layerops.flat(v)
+            spike_times = None if spike_times is None else layerops.flat(spike_times)
             continue
         if isinstance(layer, SPIKING):
             spike_times, kernel = first_crossing(u, layer.theta), layer.kernel
-            counts.append(_flat(spike_times < net.T).sum(axis=1))
+            counts.append(layerops.flat(spike_times < net.T).sum(axis=1))
         else:
-            spike_times = _pool_min(spike_times, layer.size)
+            spike_times = layerops.pool_min(spike_times, layer.size)
         v = operands(spike_times, kernel)
         names.append(layer.name)
         all_times.append(spike_times.astype(np.int32))
     input_spikes = (np.zeros(n, dtype=np.int32) if input_times is None
-                    else _flat(input_times < net.T).sum(axis=1).astype(np.int32))
+                    else layerops.flat(input_times < net.T).sum(axis=1).astype(np.int32))
     return Trace(
         layer_names=tuple(names),
         times=tuple(all_times),
@@ -152,60 +169,34 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
     )
 
 
-def _flat(a: np.ndarray) -> np.ndarray:
-    """[N, ...] -> [N, prod(...)] (also for N = 0, where reshape(N, -1) is ambiguous)."""
-    return a.reshape(len(a), math.prod(a.shape[1:]))
-
-
 def _integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.ndarray:
     """Membrane potentials u (int64) of a weighted layer for operands v [N, *in_shape]."""
     weight = layer.weight.astype(np.int64)
+
+    def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return exact_matmul(a, b, bound)
+
     if isinstance(layer, Conv2d):
-        cols = _im2col(v, weight.shape[2], layer.stride, layer.padding)  # [N, H', W', C*K*K]
-        u = exact_matmul(cols, weight.reshape(weight.shape[0], -1).T, bound)
-        return np.moveaxis(u, -1, 1) + layer.bias[None, :, None, None]
-    return exact_matmul(_flat(v), weight.T, bound) + layer.bias[None, :]
-
-
-def _im2col(v: np.ndarray, k: int, stride: int, padding: int) -> np.ndarray:
-    """[N, C, H, W] -> [N, H', W', C*k*k], patches in (c, dy, dx) order, zero padded."""
-    padded = np.pad(v, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))
-    windows = windows[:, :, ::stride, ::stride]               # [N, C, H', W', k, k]
-    n, c, h, w = windows.shape[:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, h, w, c * k * k)
-
-
-def _pool_min(times: np.ndarray, size: int) -> np.ndarray:
-    """Earliest spike per size x size window (stride = size; a partial border is dropped)."""
-    n, c, h, w = times.shape
-    h2, w2 = h // size, w // size
-    cropped = times[:, :, :h2 * size, :w2 * size]
-    return cropped.reshape(n, c, h2, size, w2, size).min(axis=(3, 5))
+        return (layerops.conv(v, weight, layer.stride, layer.padding, matmul)
+                + layer.bias[None, :, None, None])
+    return matmul(layerops.flat(v), weight.T) + layer.bias[None, :]
 
 
 def _fan_out(layer: Dense | Conv2d | Output, in_shape: tuple[int, ...]) -> np.ndarray:
-    """Synapses each input position drives (the SOPs of one spike there), shape in_shape."""
-    if not isinstance(layer, Conv2d):
-        return np.full(in_shape, layer.weight.shape[0], dtype=np.int64)
-    c_out, c_in, k, _ = layer.weight.shape
-
-    def covered(size: int) -> np.ndarray:
-        # count[i] = #{(o, d) : o*stride + d - padding = i, 0 <= d < k, o an output index}
-        n_out = (size + 2 * layer.padding - k) // layer.stride + 1
-        count = np.zeros(size, dtype=np.int64)
-        for o in range(n_out):
-            lo = o * layer.stride - layer.padding
-            count[max(lo, 0):min(lo + k, size)] += 1
-        return count
-
-    spatial = np.outer(covered(in_shape[1]), covered(in_shape[2]))
-    return np.broadcast_to(c_out * spatial, in_shape).copy()
+    """Synapses each input position drives (`sdk.layerops.fan_out`), shape in_shape."""
+    if isinstance(layer, Conv2d):
+        return layerops.fan_out("conv2d", in_shape, layer.weight.shape[0],
+                                layer.weight.shape[2], layer.stride, layer.padding)
+    return layerops.fan_out(layer.kind, in_shape, layer.weight.shape[0])
 
 
 @dataclass(frozen=True)
 class Divergence:
-    """The first place two traces differ: layer (in network order), then sample, then neuron."""
+    """The first place two traces differ: layer (in network order), then sample, then neuron.
+
+    `layer` is "input" (ttfs input spikes), a layer name (spike times), "scores" or
+    "classes"; `neuron` the flat index within the layer and `index` its (c, y, x) position.
+    """
 
     layer: str
     sample: int
@@ -213,6 +204,17 @@ class Divergence:
     index: tuple[int, ...]
     expected: int
     got: int
+
+    @property
+    def time(self) -> int | None:
+        """For spike times: the first time step at which the two disagree, min(expected, got)
+        (one of them spikes then, the other does not); None for scores and classes."""
+        return None if self.layer in ("scores", "classes") else min(self.expected, self.got)
+
+    def to_dict(self) -> dict:
+        """{"layer", "sample", "neuron", "time", "expected", "got"} (report.json, JUnit)."""
+        return {"layer": self.layer, "sample": self.sample, "neuron": self.neuron,
+                "time": self.time, "expected": self.expected, "got": self.got}
 
     def __str__(self) -> str:
         what = {"scores": "score", "classes": "class"}.get(self.layer, "spike time")
@@ -239,7 +241,7 @@ def first_divergence(expected: Trace, got: Trace) -> Divergence | None:
     pairs += [("scores", expected.scores, got.scores), ("classes", expected.classes,
                                                        got.classes)]
     for name, a, b in pairs:
-        a2, b2 = _flat(np.asarray(a)), _flat(np.asarray(b))
+        a2, b2 = layerops.flat(np.asarray(a)), layerops.flat(np.asarray(b))
         if a2.shape != b2.shape:
             raise ValueError(f"first_divergence: layer '{name}' has shape {a2.shape} in one "
                              f"trace and {b2.shape} in the other")

@@ -21,39 +21,15 @@ input position). Spikes per hidden neuron = total hidden spikes / hidden spiking
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from sdk import layerops, limits
 from sdk.floatnet import (SPIKING_KINDS, WEIGHTED_KINDS, FloatLayer, FloatNetwork,
                           kernel_values, threshold_values)
+from sdk.golden import Trace
 
-#: Samples simulated at once; bounds the im2col memory of convolutions.
-CHUNK = 128
-
-
-@dataclass(frozen=True, eq=False)
-class Trace:
-    """What a float simulator computes for N samples.
-
-    `times[k]` (int64 [N, *out_shape], NO_SPIKE = T) belongs to `layer_names[k]`: every spiking
-    layer and max pool in order. `input_times` is [N, C, H, W] under `ttfs` coding, else None.
-    """
-
-    layer_names: tuple[str, ...]
-    times: tuple[np.ndarray, ...]
-    input_times: np.ndarray | None
-    scores: np.ndarray          # float64 [N, n_out]
-    classes: np.ndarray         # int64 [N]
-    spike_counts: np.ndarray    # int64 [N, n_spiking_layers]
-    input_spikes: np.ndarray    # int64 [N], 0 under real coding
-    sops: np.ndarray            # int64 [N]
-
-    def spikes_per_hidden_neuron(self, net: FloatNetwork) -> float:
-        """Mean over samples of (hidden spikes / hidden spiking neurons)."""
-        n_hidden = sum(int(np.prod(layer.out_shape)) for layer in net.layers
-                       if layer.kind in SPIKING_KINDS)
-        return float(self.spike_counts.sum(axis=1).mean() / n_hidden)
+#: Samples simulated at once at most (`sdk.limits.chunk_size` lowers it for large layers).
+CHUNK = limits.CHUNK
 
 
 def threshold_table(tau: float, td: float, *, T: int, q: float) -> np.ndarray:
@@ -91,18 +67,12 @@ def _chunked(net: FloatNetwork, images: np.ndarray, chunk_fn) -> Trace:
     if images.dtype != np.uint8 or images.shape[1:] != tuple(net.input_shape):
         raise ValueError(f"images: expected uint8 [N, {', '.join(map(str, net.input_shape))}], "
                          f"got {images.dtype} {list(images.shape)}")
-    parts = [chunk_fn(net, images[i:i + CHUNK]) for i in range(0, max(len(images), 1), CHUNK)]
+    steps = [(layer.kind, layer.in_shape, layer.out_shape, _k(layer)) for layer in net.layers]
+    return layerops.chunked(lambda part: chunk_fn(net, part), images, limits.chunk_size(steps))
 
-    def cat(key: str):
-        return np.concatenate([getattr(p, key) for p in parts])
 
-    return Trace(
-        layer_names=parts[0].layer_names,
-        times=tuple(np.concatenate([p.times[k] for p in parts])
-                    for k in range(len(parts[0].times))),
-        input_times=None if parts[0].input_times is None else cat("input_times"),
-        scores=cat("scores"), classes=cat("classes"), spike_counts=cat("spike_counts"),
-        input_spikes=cat("input_spikes"), sops=cat("sops"))
+def _k(layer: FloatLayer) -> int:
+    return layer.weight.shape[2] if layer.kind == "conv2d" else 1
 
 
 def _closed_chunk(net: FloatNetwork, images: np.ndarray) -> Trace:
@@ -112,7 +82,7 @@ def _closed_chunk(net: FloatNetwork, images: np.ndarray) -> Trace:
     def integrate(layer: FloatLayer, v: np.ndarray, times: np.ndarray | None) -> np.ndarray:
         return _weighted(layer, v) + _bias(layer)
 
-    return _simulate(net, images, fire, integrate, _pool_min)
+    return _simulate(net, images, fire, integrate, layerops.pool_min)
 
 
 def _stepped_chunk(net: FloatNetwork, images: np.ndarray) -> Trace:
@@ -134,9 +104,9 @@ def _stepped_chunk(net: FloatNetwork, images: np.ndarray) -> Trace:
         return u
 
     def pool(times: np.ndarray, size: int) -> np.ndarray:
-        out = np.full(_pool_min(times, size).shape, T, dtype=np.int64)
+        out = np.full(layerops.pool_min(times, size).shape, T, dtype=np.int64)
         for t in range(T):
-            out[(out == T) & (_pool_min(np.where(times == t, t, T), size) == t)] = t
+            out[(out == T) & (layerops.pool_min(np.where(times == t, t, T), size) == t)] = t
         return out
 
     return _simulate(net, images, fire, integrate, pool)
@@ -156,19 +126,19 @@ def _simulate(net: FloatNetwork, images: np.ndarray, fire, integrate, pool) -> T
     for layer in net.layers:
         if layer.kind in WEIGHTED_KINDS:
             if times is not None:
-                events = (times < T).reshape(n, -1).astype(np.int64)
+                events = layerops.flat(times < T).astype(np.int64)
                 sops += events @ fan_out(layer).reshape(-1)
             u = integrate(layer, v, times)
         if layer.kind == "output":
             break
         if layer.kind == "flatten":
-            v = v.reshape(n, -1)
-            times = None if times is None else times.reshape(n, -1)
+            v = layerops.flat(v)
+            times = None if times is None else layerops.flat(times)
             continue
         if layer.kind in SPIKING_KINDS:
             kernel = (layer.tau, layer.td)
             times = fire(*kernel, u)
-            counts.append((times < T).reshape(n, -1).sum(axis=1))
+            counts.append(layerops.flat(times < T).sum(axis=1))
         else:
             times = pool(times, layer.size)
         v = decode(times, *kernel, T=T)
@@ -179,7 +149,7 @@ def _simulate(net: FloatNetwork, images: np.ndarray, fire, integrate, pool) -> T
         scores=u, classes=np.argmax(u, axis=1).astype(np.int64),
         spike_counts=(np.stack(counts, axis=1) if counts else np.zeros((n, 0), np.int64)),
         input_spikes=(np.zeros(n, np.int64) if input_times is None
-                      else (input_times < T).reshape(n, -1).sum(axis=1)),
+                      else layerops.flat(input_times < T).sum(axis=1)),
         sops=sops)
 
 
@@ -189,40 +159,13 @@ def _bias(layer: FloatLayer) -> np.ndarray:
 
 def _weighted(layer: FloatLayer, v: np.ndarray) -> np.ndarray:
     """W v without bias: [N, *in_shape] -> [N, *out_shape]."""
-    n = len(v)
     if layer.kind != "conv2d":
-        return v.reshape(n, -1) @ layer.weight.T
-    k = layer.weight.shape[2]
-    p = layer.padding
-    padded = np.pad(v, ((0, 0), (0, 0), (p, p), (p, p)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))
-    windows = windows[:, :, ::layer.stride, ::layer.stride]      # [N, C, H', W', k, k]
-    _, c, h, w = windows.shape[:4]
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n, h, w, c * k * k)
-    return np.moveaxis(cols @ layer.weight.reshape(len(layer.weight), -1).T, -1, 1)
-
-
-def _pool_min(times: np.ndarray, size: int) -> np.ndarray:
-    """Earliest spike per size x size window (stride = size; a partial border is dropped)."""
-    n, c, h, w = times.shape
-    h2, w2 = h // size, w // size
-    return times[:, :, :h2 * size, :w2 * size].reshape(n, c, h2, size, w2, size).min(axis=(3, 5))
+        return layerops.flat(v) @ layer.weight.T
+    return layerops.conv(v, layer.weight, layer.stride, layer.padding)
 
 
 def fan_out(layer: FloatLayer) -> np.ndarray:
-    """Synapses each input position of a weighted layer drives, shape `layer.in_shape`."""
-    if layer.kind != "conv2d":
-        return np.full(layer.in_shape, layer.out_shape[0], dtype=np.int64)
-    c_out, _, k, _ = layer.weight.shape
-
-    def covered(size: int, n_out: int) -> np.ndarray:
-        # count[i] = #{(o, d) : o * stride + d - padding = i, 0 <= d < k}
-        count = np.zeros(size, dtype=np.int64)
-        for o in range(n_out):
-            lo = o * layer.stride - layer.padding
-            count[max(lo, 0):min(lo + k, size)] += 1
-        return count
-
-    spatial = np.outer(covered(layer.in_shape[1], layer.out_shape[1]),
-                       covered(layer.in_shape[2], layer.out_shape[2]))
-    return np.broadcast_to(c_out * spatial, layer.in_shape).copy()
+    """Synapses each input position of a weighted layer drives, shape `layer.in_shape`
+    (`sdk.layerops.fan_out`)."""
+    return layerops.fan_out(layer.kind, layer.in_shape, layer.out_shape[0], _k(layer),
+                            layer.stride, layer.padding)

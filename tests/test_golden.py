@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sdk import golden, randnet
+from sdk import golden, randnet, reference
 from sdk.ir import (ACC_LIMIT, Conv2d, Dense, Flatten, MaxPool2d, Network,
                     Output, TTFSFormatError)
 
@@ -122,76 +122,49 @@ def test_all_silent_input():
         assert np.all(got == expected.reshape((-1,) + (1,) * (got.ndim - 1)))
 
 
-def naive_run(net: Network, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """One image through `net` with explicit loops over every neuron and synapse (the
-    obvious reading of DESIGN.md section 4). Returns (spike times per layer, scores)."""
-    T = net.T
-    if net.input_coding == "real":
-        times, kernel, values = None, None, image.astype(np.int64)
-    else:
-        times, kernel = net.input_times[image].astype(np.int64), net.input_kernel
-        values = np.array([kernel[t] if t < T else 0 for t in times.flat]).reshape(times.shape)
-    all_times = []
-    for layer in net.layers:
-        if isinstance(layer, Flatten):
-            values = values.reshape(-1)
-            times = None if times is None else times.reshape(-1)
-            continue
-        if isinstance(layer, MaxPool2d):
-            c, h, w = times.shape
-            s = layer.size
-            pooled = np.full((c, h // s, w // s), T, dtype=np.int64)
-            for ch, y, x in np.ndindex(pooled.shape):
-                for dy, dx in np.ndindex(s, s):
-                    pooled[ch, y, x] = min(pooled[ch, y, x], times[ch, y * s + dy, x * s + dx])
-            times = pooled
-        else:
-            if isinstance(layer, Conv2d):
-                c_out, c_in, k, _ = layer.weight.shape
-                _, h, w = values.shape
-                p, st = layer.padding, layer.stride
-                u = np.zeros((c_out, (h + 2 * p - k) // st + 1, (w + 2 * p - k) // st + 1),
-                             dtype=np.int64)
-                for co, y, x in np.ndindex(u.shape):
-                    acc = int(layer.bias[co])
-                    for ci, dy, dx in np.ndindex(c_in, k, k):
-                        iy, ix = y * st + dy - p, x * st + dx - p
-                        if 0 <= iy < h and 0 <= ix < w:
-                            acc += int(layer.weight[co, ci, dy, dx]) * int(values[ci, iy, ix])
-                    u[co, y, x] = acc
-            else:
-                u = np.array([int(layer.bias[j]) + sum(int(layer.weight[j, i]) * int(values[i])
-                                                       for i in range(len(values)))
-                              for j in range(len(layer.bias))], dtype=np.int64)
-            if isinstance(layer, Output):
-                return all_times, u
-            times = np.full(u.shape, T, dtype=np.int64)
-            for idx in np.ndindex(u.shape):
-                for t in range(T):          # time-stepped: compare against theta step by step
-                    if u[idx] >= layer.theta[t]:
-                        times[idx] = t
-                        break
-            kernel = layer.kernel
-        all_times.append(times)
-        values = np.where(times < T, np.asarray(kernel, np.int64)[np.minimum(times, T - 1)], 0)
-    raise AssertionError("no output layer")
+def assert_traces_equal(expected: golden.Trace, got: golden.Trace) -> None:
+    """Bit-exact equality of every field of two traces, naming the first divergence."""
+    div = golden.first_divergence(expected, got)
+    assert div is None, str(div)
+    for key in ("scores", "classes", "spike_counts", "input_spikes", "sops"):
+        np.testing.assert_array_equal(getattr(got, key), getattr(expected, key), err_msg=key)
+        assert getattr(got, key).dtype == getattr(expected, key).dtype, key
+    for a, b in zip(expected.times, got.times):
+        assert a.shape == b.shape and a.dtype == b.dtype
 
 
 @pytest.mark.parametrize("plan, mode, coding", [
     *[(plan, mode, "real") for plan in randnet.PLANS for mode in randnet.MODES],
-    *[(plan, "typical", "ttfs") for plan in randnet.PLANS],
+    *[(plan, mode, "ttfs") for plan in randnet.PLANS for mode in ("typical", "saturate")],
 ])
-def test_golden_matches_naive_loops(plan, mode, coding):
-    net = randnet.random_network(11, plan=plan, mode=mode, input_coding=coding)
-    images = randnet.random_images(5, net, 6)
-    trace = golden.run(net, images)
-    for n, image in enumerate(golden.as_images(net, images)):
-        times, scores = naive_run(net, image)
-        for k, expected in enumerate(times):
-            np.testing.assert_array_equal(trace.times[k][n], expected,
-                                          err_msg=f"{trace.layer_names[k]} sample {n}")
-        np.testing.assert_array_equal(trace.scores[n], scores)
-        assert trace.classes[n] == int(np.argmax(scores))
+def test_fast_path_matches_the_loop_reference(plan, mode, coding):
+    for seed in (11, 12):
+        net = randnet.random_network(seed, plan=plan, mode=mode, input_coding=coding)
+        images = randnet.random_images(seed, net, 6)
+        assert_traces_equal(reference.run(net, images), golden.run(net, images))
+
+
+def test_reference_by_hand():
+    # the toy network of test_two_layer_toy_by_hand, through the loops
+    trace = reference.run(toy(), np.array([[100, 50], [255, 0], [0, 0]], np.uint8))
+    np.testing.assert_array_equal(trace.times[0], [[2, 3], [0, 2], [4, 4]])
+    np.testing.assert_array_equal(trace.scores, [[5, 9], [16, 28], [0, 1]])
+    np.testing.assert_array_equal(trace.sops, [4, 4, 0])
+
+
+def test_a_broken_fast_path_is_caught(monkeypatch):
+    """The comparison can fail: an off-by-one in the fast path's threshold search shows up
+    as a divergence named by layer, sample and neuron."""
+    net = randnet.random_network(11, plan="cnn", mode="typical")
+    images = randnet.random_images(11, net, 6)
+    expected = reference.run(net, images)
+    real = golden.first_crossing
+    monkeypatch.setattr(golden, "first_crossing",
+                        lambda u, theta: np.minimum(real(u, theta) + 1, len(theta)))
+    div = golden.first_divergence(expected, golden.run(net, images))
+    assert div is not None and div.layer == net.layers[0].name and div.got == div.expected + 1
+    assert div.to_dict() == {"layer": div.layer, "sample": div.sample, "neuron": div.neuron,
+                             "time": div.expected, "expected": div.expected, "got": div.got}
 
 
 def test_conv_padding_and_stride_by_hand():
@@ -302,3 +275,14 @@ def test_chunking_does_not_change_results():
     for k in range(len(whole.times)):
         np.testing.assert_array_equal(whole.times[k],
                                       np.concatenate([p.times[k] for p in parts]))
+
+
+def test_chunks_shrink_to_the_memory_budget(monkeypatch):
+    from sdk import limits
+    net = randnet.random_network(4, plan="cnn")
+    images = randnet.random_images(2, net, 40)
+    whole = golden.run(net, images)
+    per_sample, fixed, _ = limits.working_set(net.steps)
+    monkeypatch.setattr(limits, "SIM_BUDGET_BYTES", fixed + 3 * per_sample)
+    assert limits.chunk_size(net.steps) == 3
+    assert_traces_equal(whole, golden.run(net, images))
