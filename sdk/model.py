@@ -19,10 +19,21 @@ Architectures (`ARCHITECTURES`) return layer-spec lists for an input shape:
 - `vgg16`: the paper's VGG-16 for 3x32x32 (3x3 convs, pad 1):
   64-64-P-128-128-P-256x3-P-512x3-P-512x3-P-FC512-FC512-output. No dropout (none of the
   architectures use it: mnist5k and digits train well without it at the default budgets).
+- a compact spec string (`parse_arch`), e.g. `c16k5,p2,c32k5,p2,d128`.
+
+Quantization-aware training (`weight_bits` B): every weighted layer computes with its
+BN-folded weights quantized as `sdk.quantize` does (`sdk.functional.fake_quantize`, straight-
+through gradient), so the deployed integer weights are the ones trained against. A hidden
+layer then folds BN itself: s = gamma / sqrt(var + eps), W' = W s, b' = (b - mean) s + beta,
+output = conv/linear(x, Q(W'), b'), with (mean, var) the batch statistics of W x + b in
+training (constants for the gradient; the running statistics update as in BatchNorm) and the
+running statistics in evaluation (exactly the quantizer's fold).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -32,7 +43,7 @@ from torch import Tensor, nn
 
 from sdk.floatnet import (SPIKING_KINDS, FloatNetwork, NetworkError, check_layer_specs,
                           layer_shapes, network_from_arrays)
-from sdk.functional import ttfs_activation
+from sdk.functional import fake_quantize, ttfs_activation
 
 
 def mlp(input_shape: Sequence[int], num_classes: int) -> list[dict]:
@@ -80,6 +91,63 @@ def vgg16(input_shape: Sequence[int], num_classes: int) -> list[dict]:
 
 ARCHITECTURES = {"mlp": mlp, "cnn": cnn, "vgg16": vgg16}
 
+#: Tokens of a compact architecture spec (`parse_arch`).
+_ARCH_TOKENS = {"conv2d": re.compile(r"c(\d+)k(\d+)(?:s(\d+))?(?:p(\d+))?"),
+                "maxpool2d": re.compile(r"p(\d+)"), "dense": re.compile(r"d(\d+)")}
+ARCH_SPEC_HELP = ("comma-separated layers: cNkK[sS][pP] conv2d with N channels, kernel K, "
+                  "stride S (default 1), padding P (default K // 2); pS max pool of size S; "
+                  "dN dense with N neurons; flatten and the output layer are added, e.g. "
+                  "c16k5,p2,c32k5,p2,d128 (= cnn) or d340 (784-340-10)")
+
+
+def parse_arch(spec: str, num_classes: int) -> list[dict]:
+    """Layer specs of a compact architecture string (`ARCH_SPEC_HELP`); raises NetworkError.
+
+    Layers are named conv1.., pool1.., fc1.. in order; `flatten` goes before the first dense
+    layer and `output` (num_classes) last.
+    """
+    layers: list[dict] = []
+    counts = {"conv2d": 0, "maxpool2d": 0, "dense": 0}
+    prefix = {"conv2d": "conv", "maxpool2d": "pool", "dense": "fc"}
+    tokens = spec.split(",")
+    for i, token in enumerate(tokens):
+        kind = next((k for k, rx in _ARCH_TOKENS.items() if rx.fullmatch(token.strip())), None)
+        if kind is None:
+            raise NetworkError(f"arch {spec!r}: token {i + 1} {token!r} is not a layer; "
+                               f"expected {ARCH_SPEC_HELP}")
+        values = [None if v is None else int(v)
+                  for v in _ARCH_TOKENS[kind].fullmatch(token.strip()).groups()]
+        counts[kind] += 1
+        name = f"{prefix[kind]}{counts[kind]}"
+        if kind != "dense" and counts["dense"]:
+            raise NetworkError(f"arch {spec!r}: {token!r} comes after a dense layer; "
+                               "convolutions and pools go first")
+        if kind == "conv2d":
+            n, k, stride, pad = values
+            layers.append({"kind": kind, "name": name, "out_channels": n, "kernel_size": k,
+                           "stride": 1 if stride is None else stride,
+                           "padding": k // 2 if pad is None else pad})
+        elif kind == "maxpool2d":
+            layers.append({"kind": kind, "name": name, "size": values[0]})
+        else:
+            if counts["dense"] == 1:
+                layers.append({"kind": "flatten", "name": "flatten"})
+            layers.append({"kind": kind, "name": name, "out_features": values[0]})
+    if not counts["dense"]:
+        layers.append({"kind": "flatten", "name": "flatten"})
+    return layers + [{"kind": "output", "name": "out", "out_features": num_classes}]
+
+
+def architecture(arch: str, input_shape: Sequence[int], num_classes: int,
+                 layers: list[dict] | None = None) -> list[dict]:
+    """The layer specs of a run: `layers` when given (checked by `TTFSNet`), else the named
+    architecture or the compact spec string `arch`."""
+    if layers is not None:
+        return [dict(spec) for spec in layers]
+    if arch in ARCHITECTURES:
+        return ARCHITECTURES[arch](input_shape, num_classes)
+    return parse_arch(arch, num_classes)
+
 
 class Kernel(nn.Module):
     """Trainable scalar kernel parameters tau and td (shape [1]) of one spiking layer."""
@@ -105,11 +173,34 @@ class Hidden(Kernel):
         self.bias = nn.Parameter(torch.zeros(n_out))
         self.bn = (nn.BatchNorm2d if self.conv else nn.BatchNorm1d)(n_out, eps=bn_eps)
 
-    def potential(self, x: Tensor) -> Tensor:
-        """z = BN(W x + b)."""
+    def potential(self, x: Tensor, weight_bits: int | None = None) -> Tensor:
+        """z = BN(W x + b); with `weight_bits`, conv/linear(x, Q(W'), b') of the BN-folded
+        weights (the module docstring)."""
+        if weight_bits is None:
+            return self.bn(self.apply_weights(x, self.weight, self.bias))
+        bn = self.bn
+        if self.training:
+            with torch.no_grad():
+                y = self.apply_weights(x, self.weight, self.bias)
+                dims = [0, 2, 3] if self.conv else [0]
+                var, mean = torch.var_mean(y, dim=dims, unbiased=False)
+                n = y.numel() // y.shape[1]
+                bn.running_mean.lerp_(mean, bn.momentum)
+                bn.running_var.lerp_(var * n / max(n - 1, 1), bn.momentum)
+                bn.num_batches_tracked += 1
+        else:
+            mean, var = bn.running_mean, bn.running_var
+        scale = bn.weight.double() / torch.sqrt(var.double() + bn.eps)
+        weight = self.weight.double() * scale.reshape((-1,) + (1,) * (self.weight.ndim - 1))
+        bias = (self.bias.double() - mean.double()) * scale + bn.bias.double()
+        return self.apply_weights(x, fake_quantize(weight, weight_bits).to(x.dtype),
+                                  bias.to(x.dtype))
+
+    def apply_weights(self, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        """conv2d (stride, padding) or linear."""
         if self.conv:
-            return self.bn(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
-        return self.bn(F.linear(x, self.weight, self.bias))
+            return F.conv2d(x, weight, bias, self.stride, self.padding)
+        return F.linear(x, weight, bias)
 
 
 class Output(nn.Module):
@@ -127,12 +218,18 @@ class TTFSNet(nn.Module):
     Args:
         layers: layer specs (docs/architecture.md). input_shape: (C, H, W).
         T: time steps per window. q: threshold offset. tau0, td0: initial kernel parameters.
-        input_coding: 'real' or 'ttfs'. bn_eps: BatchNorm epsilon.
+        input_coding: 'real' or 'ttfs'. bn_eps: BatchNorm epsilon. weight_bits: None (float
+        weights) or 2..16 (quantization-aware training, see the module docstring).
     """
 
     def __init__(self, layers: list[dict], input_shape: Sequence[int], *, T: int, q: float,
-                 tau0: float, td0: float, input_coding: str = "real", bn_eps: float = 1e-5):
+                 tau0: float, td0: float, input_coding: str = "real", bn_eps: float = 1e-5,
+                 weight_bits: int | None = None):
         super().__init__()
+        if weight_bits is not None and not 2 <= weight_bits <= 16:
+            raise NetworkError(f"weight_bits must be in 2..16 (or unset for float weights), "
+                               f"got {weight_bits}")
+        self.weight_bits = weight_bits
         check_layer_specs(layers, tuple(input_shape))
         if input_coding not in ("real", "ttfs"):
             raise NetworkError(f"input coding {input_coding!r}: expected 'real' or 'ttfs'")
@@ -205,32 +302,46 @@ class TTFSNet(nn.Module):
         for spec in self.specs:
             kind, module = spec["kind"], getattr(self, spec["name"], None)
             if kind in SPIKING_KINDS:
-                x = activate(module, module.potential(x))
+                x = activate(module, module.potential(x, self.weight_bits))
             elif kind == "maxpool2d":
                 x = F.max_pool2d(x, spec["size"])
             elif kind == "flatten":
                 x = x.flatten(1)
-            else:
+            elif self.weight_bits is None:
                 x = F.linear(x, module.weight, module.bias)
+            else:
+                x = F.linear(x, fake_quantize(module.weight, self.weight_bits), module.bias)
         return x
 
     def config(self) -> dict:
         """The network part of a run's config.json."""
         return {"T": self.T, "q": self.q, "input_coding": self.input_coding,
                 "bn_eps": self.bn_eps, "input_shape": list(self.input_shape),
-                "num_classes": self.specs[-1]["out_features"], "layers": self.specs}
+                "num_classes": self.specs[-1]["out_features"], "layers": self.specs,
+                "weight_bits": self.weight_bits}
 
     def float_network(self) -> FloatNetwork:
-        """This model's BN-folded float network (as `load_float_network` would read it)."""
+        """This model's BN-folded float network (as `load_float_network` would read it).
+
+        Under QAT (`weight_bits`) its weights are the fake-quantized W_int s_w, the values the
+        model computes with (`sdk.quantize` maps them back to the same W_int).
+        """
         arrays = {k: v.detach().cpu().double().numpy() for k, v in self.state_dict().items()}
-        return network_from_arrays(self.config(), arrays)
+        net = network_from_arrays(self.config(), arrays)
+        if self.weight_bits is None:
+            return net
+        layers = tuple(layer if layer.weight is None else dataclasses.replace(
+            layer, weight=fake_quantize(torch.from_numpy(layer.weight), self.weight_bits)
+            .numpy()) for layer in net.layers)
+        return dataclasses.replace(net, layers=layers)
 
 
 def build_model(config: dict, *, tau0: float = 1.0, td0: float = 0.0) -> TTFSNet:
     """A TTFSNet for the network part of a run config (`TTFSNet.config` output)."""
     return TTFSNet(config["layers"], config["input_shape"], T=int(config["T"]),
                    q=float(config["q"]), tau0=tau0, td0=td0,
-                   input_coding=config["input_coding"], bn_eps=float(config["bn_eps"]))
+                   input_coding=config["input_coding"], bn_eps=float(config["bn_eps"]),
+                   weight_bits=config.get("weight_bits"))
 
 
 def classes(scores: Tensor | np.ndarray) -> np.ndarray:

@@ -20,31 +20,48 @@ Checkpoint selection: best validation accuracy among the epochs in which every p
 method is active (e >= E_SR for sr, e >= max(E_SR, E_tk) with tr; all epochs for relu and sm;
 the last epoch if none is eligible); ties go to fewer validation spikes. The test accuracy
 reported is that checkpoint's.
+
+Distributed (`torchrun --nproc_per_node N -m sdk.cli ...`, WORLD_SIZE > 1): one process group
+(gloo on CPU, nccl on CUDA), the model in DistributedDataParallel (gradients averaged), each
+rank takes its shard of the epoch's permutation (`DistributedSampler`, seed + epoch) in
+batches of ceil(batch_size / N), so the global batch is batch_size. The SR draws come from a
+generator seeded with (seed, epoch), identical on every rank; BN running statistics (the TKBN
+path's too) are broadcast from rank 0 with every forward and at the end of every epoch, so all
+ranks validate the same model. Rank 0 alone writes checkpoints and the run directory.
+
+Checkpoints: after every epoch rank 0 writes `.<out>.partial/checkpoint.pt` beside the run
+directory (model, optimizers, history, best state; loaded with `weights_only=True`);
+`--resume OUT` continues from it with the checkpoint's config. Every random draw is seeded by
+(seed, epoch), so a resumed run equals an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
+from sdk import outdir
 from sdk.data import Dataset, load_dataset, split_validation
 from sdk.floatnet import (CONFIG_FILE, WEIGHTS_FILE, NetworkError, read_config, read_weights)
 from sdk.functional import firing_floor, sr_probability, tkbn_loss, tr_loss
-from sdk.model import ARCHITECTURES, TTFSNet, build_model, classes
+from sdk.model import ARCHITECTURES, TTFSNet, architecture, build_model, classes, parse_arch
 from sdk.simulate import run_closed_form
 
 METHODS = ("relu", "sm", "sr", "sr+tr", "sr+tr+tkbn")
@@ -52,8 +69,12 @@ TKBN_FORMS = ("taylor", "tail")
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 PLOT_FILE = "training.png"
+CHECKPOINT_FILE = "checkpoint.pt"
 #: Images per forward pass at evaluation.
 EVAL_BATCH = 500
+#: Environment variable: a path prefix; every rank appends "epoch step sha256-of-parameters"
+#: lines to `<prefix>.rank<r>` after each step (a debug hook for the distributed test).
+PARAM_LOG_ENV = "TTFS_DEBUG_PARAM_LOG"
 
 
 class TrainingError(ValueError):
@@ -86,6 +107,14 @@ class TrainConfig:
     seed: int = 0
     input_coding: str = "real"
     device: str = "cpu"
+    #: custom layer list (docs/architecture.md); replaces `arch` when set
+    layers: list | None = None
+    #: quantization-aware training with weights of this many bits (None: float weights)
+    weight_bits: int | None = None
+    #: random shifts of up to this many pixels (zero fill) of training images; 0: none
+    augment: int = 0
+    #: bfloat16 autocast on CUDA (the TTFS activation stays float32)
+    amp: bool = False
 
     def resolved(self) -> TrainConfig:
         """A validated copy with E_SR and E_tk filled in; raises TrainingError."""
@@ -94,9 +123,13 @@ class TrainConfig:
             cfg.sr_epochs = cfg.epochs // 4
         if cfg.tk_epoch is None:
             cfg.tk_epoch = cfg.epochs // 4
+        if cfg.layers is None and cfg.arch not in ARCHITECTURES:
+            if not any(c.isdigit() for c in cfg.arch):
+                raise TrainingError(f"unknown arch {cfg.arch!r}; expected one of "
+                                    f"{', '.join(ARCHITECTURES)} or a spec string like "
+                                    "c16k5,p2,c32k5,p2,d128")
+            parse_arch(cfg.arch, 2)             # syntax errors before any data is loaded
         checks = [
-            (cfg.arch in ARCHITECTURES, f"unknown arch {cfg.arch!r}; expected one of "
-                                        f"{', '.join(ARCHITECTURES)}"),
             (cfg.method in METHODS, f"unknown method {cfg.method!r}; expected one of "
                                     f"{', '.join(METHODS)}"),
             (cfg.tkbn_form in TKBN_FORMS, f"unknown TKBN form {cfg.tkbn_form!r}; expected "
@@ -117,6 +150,10 @@ class TrainConfig:
             (cfg.lambda_bn >= 0, f"lambda-bn must be >= 0, got {cfg.lambda_bn}"),
             (cfg.batch_size >= 1, f"batch-size must be >= 1, got {cfg.batch_size}"),
             (cfg.lr > 0, f"lr must be > 0, got {cfg.lr}"),
+            (cfg.weight_bits is None or 2 <= cfg.weight_bits <= 16,
+             f"weight-bits must be in 2..16, got {cfg.weight_bits}"),
+            (cfg.augment >= 0, f"augment must be >= 0, got {cfg.augment}"),
+            (not cfg.amp or cfg.device == "cuda", "--amp needs --device cuda"),
         ]
         for ok, message in checks:
             if not ok:
@@ -148,6 +185,8 @@ class Fit:
     model: TTFSNet
     history: list[dict]
     selected_epoch: int
+    #: labels of the validation split (held out of the training set)
+    val_labels: np.ndarray
 
 
 def to_tensor(images: np.ndarray, device: str = "cpu") -> torch.Tensor:
@@ -158,9 +197,64 @@ def to_tensor(images: np.ndarray, device: str = "cpu") -> torch.Tensor:
 def build(cfg: TrainConfig, dataset: Dataset) -> TTFSNet:
     """The untrained model of `cfg` for `dataset` (seeded)."""
     torch.manual_seed(cfg.seed)
-    layers = ARCHITECTURES[cfg.arch](dataset.input_shape, dataset.num_classes)
+    layers = architecture(cfg.arch, dataset.input_shape, dataset.num_classes, cfg.layers)
+    if cfg.augment and min(dataset.input_shape[1:]) <= cfg.augment:
+        raise TrainingError(f"--augment {cfg.augment}: the {dataset.name} inputs are "
+                            f"{list(dataset.input_shape)}, too small to shift")
     return TTFSNet(layers, dataset.input_shape, T=cfg.T, q=cfg.q, tau0=cfg.tau0, td0=cfg.td0,
-                   input_coding=cfg.input_coding).to(cfg.device)
+                   input_coding=cfg.input_coding, weight_bits=cfg.weight_bits).to(cfg.device)
+
+
+def shift(images: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Each image [N, C, H, W] moved by its own (dy, dx) ~ U{-max_shift..max_shift}^2, zero
+    filled (the random-crop-of-a-padded-image augmentation)."""
+    n, c, h, w = images.shape
+    a = max_shift
+    offsets = torch.randint(0, 2 * a + 1, (2, n), generator=gen).to(images.device)
+    padded = F.pad(images, (a, a, a, a))
+    rows = (torch.arange(h, device=images.device) + offsets[0][:, None])
+    cols = (torch.arange(w, device=images.device) + offsets[1][:, None])
+    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, w + 2 * a))
+    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torchrun job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def ranks(device: str = "cpu") -> Ranks:
+    """Join the process group that torchrun describes (WORLD_SIZE > 1), once; gloo on CPU,
+    nccl on CUDA (each rank on the GPU of its LOCAL_RANK)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Ranks()
+    if not dist.is_initialized():
+        if device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size())
+
+
+def _seeded(seed: int, epoch: int, stream: int) -> torch.Generator:
+    """A generator for one epoch's draws of one stream (0: SR, 1 + rank: augmentation)."""
+    return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 1_009 + stream) % 2**63)
+
+
+def _log_parameters(model: TTFSNet, rank: int, epoch: int, step: int) -> None:
+    prefix = os.environ.get(PARAM_LOG_ENV)
+    if prefix:
+        digest = hashlib.sha256()
+        for p in model.parameters():
+            digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+        with open(f"{prefix}.rank{rank}", "a") as f:
+            f.write(f"{epoch} {step} {digest.hexdigest()}\n")
 
 
 @torch.no_grad()
@@ -179,14 +273,17 @@ def predict(model: TTFSNet, x: torch.Tensor, *, relu: bool = False
 
 
 def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
-        init_state: dict | None = None) -> Fit:
+        init_state: dict | None = None, checkpoint: str | Path | None = None) -> Fit:
     """Train `cfg.method` on the training split of `dataset`, select on the validation split.
 
     `init_state`: a state_dict (tensors or numpy arrays, e.g. `read_weights` of a run) to start
     from instead of the seeded initialization (fine-tuning); its keys must match the model's
-    (`num_batches_tracked` may be absent).
+    (`num_batches_tracked` may be absent). `checkpoint`: a file that rank 0 rewrites after every
+    epoch; when it exists at the start, training continues from it (resume). Under torchrun
+    every rank calls this (see the module docstring).
     """
     cfg = cfg.resolved()
+    job = ranks(cfg.device)
     train_x, train_y, val_x, val_y = split_validation(dataset.train_images,
                                                       dataset.train_labels)
     x, y = to_tensor(train_x, cfg.device), torch.from_numpy(train_y).to(cfg.device)
@@ -197,12 +294,32 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
     parts, relu = cfg.parts, cfg.method == "relu"
     opt_w = torch.optim.Adam(model.weight_parameters(), lr=cfg.lr)
     opt_k = torch.optim.Adam(model.kernel_parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
     n_kernels = len(model.kernels)
     neurons = np.array(model.kernel_neurons)
     hidden = slice(1, None) if cfg.input_coding == "ttfs" else slice(None)
-    history, best, best_key = [], None, None
-    for epoch in range(cfg.epochs):
+    history, best, best_key, first = [], None, None, 0
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    if checkpoint is not None and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location=cfg.device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt_w.load_state_dict(saved["opt_w"])
+        opt_k.load_state_dict(saved["opt_k"])
+        history, best, best_key = saved["history"], saved["best"], saved["best_key"]
+        best = None if best is None else (best[0], best[1])
+        best_key = None if best_key is None else tuple(best_key)
+        first = len(history)
+    net = model
+    if job.world > 1:
+        # tau and td get no gradient in a step whose layers SR relaxed to ReLU
+        net = DistributedDataParallel(model, find_unused_parameters=True,
+                                      device_ids=None if cfg.device == "cpu" else
+                                      [torch.cuda.current_device()])
+    sampler = DistributedSampler(range(len(x)), num_replicas=job.world, rank=job.rank,
+                                 shuffle=True, seed=cfg.seed)
+    batch_size = -(-cfg.batch_size // job.world)
+    quiet = quiet or not job.main
+    for epoch in range(first, cfg.epochs):
+        gen, aug_gen = _seeded(cfg.seed, epoch, 0), _seeded(cfg.seed, epoch, 1 + job.rank)
         p_ttfs = 1.0                    # chance that a hidden layer uses TTFS in a step
         if relu:
             p_ttfs = 0.0
@@ -212,21 +329,25 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
         use_tr = "tr" in parts and epoch >= cfg.tk_epoch
         use_tkbn = "tkbn" in parts and epoch >= cfg.tk_epoch
         # frozen kernel parameters need no gradient: the activation's backward then skips the
-        # reductions for tau and td (opt_k would not step them anyway)
+        # reductions for tau and td (opt_k would not step them anyway); DDP keeps the set of
+        # parameters it reduces fixed
         for p in model.kernel_parameters():
-            p.requires_grad_(train_kernel)
+            p.requires_grad_(train_kernel or job.world > 1)
         model.train()
-        order = torch.randperm(len(x), generator=gen).to(cfg.device)
-        batches = range(0, len(x), cfg.batch_size)
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), dtype=torch.long, device=cfg.device)
+        batches = range(0, len(order), batch_size)
         total_loss, correct, start = 0.0, 0, time.perf_counter()
-        for i in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr,
-                      disable=quiet, leave=False):
-            idx = order[i:i + cfg.batch_size]
+        for step, i in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                                      file=sys.stderr, disable=quiet, leave=False)):
+            idx = order[i:i + batch_size]
+            xb = x[idx] if not cfg.augment else shift(x[idx], cfg.augment, aug_gen)
             # one r ~ U(0, 1) per kernel layer (the same draws as one rand(1) per layer)
             mask = [True] * n_kernels if relu else \
                 (torch.rand(n_kernels, generator=gen) >= p_ttfs).tolist()
-            scores, _ = model.run(x[idx], mask)
-            loss = F.cross_entropy(scores, y[idx])
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.amp):
+                scores = net(xb, mask)
+            loss = F.cross_entropy(scores.float(), y[idx])
             if use_tr:
                 loss = loss + tr_loss([k.tau for k in model.kernels],
                                       [k.td for k in model.kernels],
@@ -237,22 +358,27 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
                      for h in model.hidden], lambda_bn=cfg.lambda_bn, form=cfg.tkbn_form)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step "
-                                    f"{i // cfg.batch_size}; lower --lr or --lambda-bn")
+                                    f"{step}; lower --lr or --lambda-bn")
             opt_w.zero_grad()
             opt_k.zero_grad()
             loss.backward()
             opt_w.step()
             if train_kernel:
                 opt_k.step()
+            _log_parameters(model, job.rank, epoch, step)
             total_loss += loss.item() * len(idx)
             correct += int((scores.argmax(1) == y[idx]).sum())
         seconds = time.perf_counter() - start
+        if job.world > 1:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
         val_scores, val_fired = predict(model, xv, relu=relu)
         val_acc = float((classes(val_scores) == val_y).mean())
         spikes = val_fired.mean(0) / neurons
         val_hidden = float(val_fired[:, hidden].sum(1).mean() / neurons[hidden].sum())
         history.append({
-            "epoch": epoch, "loss": total_loss / len(x), "train_accuracy": correct / len(x),
+            "epoch": epoch, "loss": total_loss / len(order),
+            "train_accuracy": correct / len(order),
             "val_accuracy": val_acc, "val_spikes_per_hidden_neuron": val_hidden,
             "val_spikes_per_neuron": dict(zip(model.kernel_names, spikes.tolist())),
             "tau": {n: k.tau.item() for n, k in zip(model.kernel_names, model.kernels)},
@@ -261,12 +387,24 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
         key = (val_acc, -val_hidden)
         if epoch >= cfg.first_eligible_epoch and (best_key is None or key > best_key):
             best, best_key = (epoch, copy.deepcopy(model.state_dict())), key
+        if checkpoint is not None and job.main:
+            save_checkpoint(checkpoint, {"config": asdict(cfg), "model": model.state_dict(),
+                                         "opt_w": opt_w.state_dict(),
+                                         "opt_k": opt_k.state_dict(), "history": history,
+                                         "best": best, "best_key": best_key})
     for p in model.kernel_parameters():
         p.requires_grad_(True)
     if best is None:
         best = (cfg.epochs - 1, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[1])
-    return Fit(model, history, best[0])
+    return Fit(model, history, best[0], val_y)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """torch.save into a temporary file, then renamed over `path` (never half-written)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
 
 
 def evaluate(model: TTFSNet, config: dict, dataset: Dataset) -> dict:
@@ -292,45 +430,69 @@ def evaluate(model: TTFSNet, config: dict, dataset: Dataset) -> dict:
         "agreement": float((trace.classes == surrogate).mean())}
 
 
-def check_output_dir(out: Path, *, force: bool) -> None:
-    """Refuse an existing non-empty output directory unless `force`."""
-    if out.exists() and not out.is_dir():
-        raise TrainingError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise TrainingError(f"--out {out} exists and is not empty; pass --force to replace it")
-
-
-def train(cfg: TrainConfig, out: str | Path, *, force: bool = False, quiet: bool = False
-          ) -> dict:
-    """Train, select, evaluate and write the run directory `out`; returns result.json's dict.
-
-    Everything is written into a temporary directory beside `out` that replaces `out` only
-    at the end, so a failed run never leaves a complete-looking directory.
-    """
-    cfg = cfg.resolved()
+def partial_dir(out: str | Path) -> Path:
+    """`.<name>.partial` beside the run directory `out`: the checkpoint of an unfinished run."""
     out = Path(out)
-    check_output_dir(out, force=force)
-    dataset = load_dataset(cfg.dataset)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    return out.parent / f".{out.name}.partial"
+
+
+def train(cfg: TrainConfig | None, out: str | Path, *, force: bool = False,
+          quiet: bool = False, resume: bool = False, data_dir: str | Path | None = None
+          ) -> dict | None:
+    """Train, select, evaluate and write the run directory `out`; returns result.json's dict
+    (None on ranks other than 0 under torchrun).
+
+    The run directory appears atomically at the end (`sdk.outdir.replacing`): a failed run never
+    leaves a complete-looking one. Until then the last epoch's checkpoint is kept in
+    `partial_dir(out)`; `resume=True` continues from it with its config (`cfg` is ignored and
+    may be None). `data_dir`: source folder for mnist / fashion-mnist (`sdk.data`).
+    """
+    out = Path(out)
+    checkpoint = partial_dir(out) / CHECKPOINT_FILE
+    if resume:
+        if not checkpoint.is_file():
+            raise TrainingError(f"--resume {out}: no checkpoint {checkpoint} (nothing to "
+                                "resume: the run finished or never completed an epoch)")
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        cfg, force = TrainConfig(**saved["config"]), True
+    elif cfg is None:
+        raise TrainingError("a config is needed unless resuming")
+    cfg = cfg.resolved()
+    outdir.check_replaceable(outdir.check_target(out, what="--out"), force=force,
+                             what="--out")
+    job = ranks(cfg.device)
+    if job.main:
+        dataset = load_dataset(cfg.dataset, data_dir=data_dir)
+    if job.world > 1:
+        dist.barrier()                  # rank 0 has filled the dataset cache
+    if not job.main:
+        dataset = load_dataset(cfg.dataset, data_dir=data_dir)
+    if job.main and not resume:
+        shutil.rmtree(partial_dir(out), ignore_errors=True)
+        partial_dir(out).mkdir(parents=True)
     try:
-        result_fit = fit(cfg, dataset, quiet=quiet)
-        config = asdict(cfg) | result_fit.model.config()
-        result = evaluate(result_fit.model, config, dataset)
-        seconds = [h["train_seconds"] for h in result_fit.history]
-        result |= {"selected_epoch": result_fit.selected_epoch,
-                   "train_seconds_per_epoch": float(np.median(seconds))}
+        result_fit = fit(cfg, dataset, quiet=quiet, checkpoint=checkpoint)
+    except BaseException:
+        if job.main and not checkpoint.is_file():      # nothing to resume: leave nothing
+            shutil.rmtree(partial_dir(out), ignore_errors=True)
+        raise
+    if not job.main:
+        return None
+    config = asdict(cfg) | result_fit.model.config()
+    result = evaluate(result_fit.model, config, dataset)
+    seconds = [h["train_seconds"] for h in result_fit.history]
+    result |= {"selected_epoch": result_fit.selected_epoch,
+               "train_seconds_per_epoch": float(np.median(seconds)),
+               "train_images": int(len(dataset.train_labels)),
+               "fit_images": int(len(dataset.train_labels)) - len(result_fit.val_labels),
+               "validation_images": len(result_fit.val_labels),
+               "test_images": int(len(dataset.test_labels)), "world_size": job.world}
+    with outdir.replacing(out, force=force, what="--out") as tmp:
         write_run(tmp, config, result_fit.model.state_dict(), result,
                   history=result_fit.history, selected_epoch=result_fit.selected_epoch)
-        for path in (tmp, *tmp.iterdir()):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        check_output_dir(out, force=force)
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        for path in tmp.iterdir():
+            path.chmod(0o644)
+    shutil.rmtree(partial_dir(out), ignore_errors=True)
     return result
 
 
