@@ -68,6 +68,17 @@ class Trace:
         return float(self.spike_counts.sum(axis=1).mean() / n_hidden)
 
 
+def head(trace: Trace, n: int) -> Trace:
+    """The first n samples of `trace` (every per-sample field sliced)."""
+    def cut(a):
+        return None if a is None else a[:n]
+
+    return Trace(layer_names=trace.layer_names, times=tuple(a[:n] for a in trace.times),
+                 input_times=cut(trace.input_times), scores=trace.scores[:n],
+                 classes=trace.classes[:n], spike_counts=trace.spike_counts[:n],
+                 input_spikes=trace.input_spikes[:n], sops=trace.sops[:n])
+
+
 def as_images(net: Network, images: np.ndarray) -> np.ndarray:
     """Check and reshape input bytes to uint8 [N, C, H, W] (accepts [N, C*H*W] too)."""
     images = np.asarray(images)
