@@ -310,9 +310,7 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
         first = len(history)
     net = model
     if job.world > 1:
-        # tau and td get no gradient in a step whose layers SR relaxed to ReLU
-        net = DistributedDataParallel(model, find_unused_parameters=True,
-                                      device_ids=None if cfg.device == "cpu" else
+        net = DistributedDataParallel(model, device_ids=None if cfg.device == "cpu" else
                                       [torch.cuda.current_device()])
     sampler = DistributedSampler(range(len(x)), num_replicas=job.world, rank=job.rank,
                                  shuffle=True, seed=cfg.seed)
@@ -356,6 +354,10 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
                 loss = loss + tkbn_loss(
                     [(h.bn.weight, h.bn.bias, firing_floor(h.tau, h.td, T=cfg.T).detach())
                      for h in model.hidden], lambda_bn=cfg.lambda_bn, form=cfg.tkbn_form)
+            if job.world > 1:
+                # DDP reduces every parameter each step: tau and td of layers that SR relaxed
+                # to ReLU join the graph with a zero gradient
+                loss = loss + 0.0 * sum(p.sum() for p in model.kernel_parameters())
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step "
                                     f"{step}; lower --lr or --lambda-bn")
