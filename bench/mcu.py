@@ -201,48 +201,58 @@ def host_counts(impl: Impl, build: Path, net: Network, images: np.ndarray,
     return total / len(images)
 
 
-def arm_counts(impl: Impl, build: Path, n: int, plugin: Path) -> tuple[float, dict]:
-    """Cortex-M3 instructions per inference under QEMU, and the model object's sizes."""
+def target_counts(impl: Impl, build: Path, n: int, plugin: Path, board: str
+                  ) -> tuple[float, dict]:
+    """Instructions per inference on `board` (mcu_view.BOARDS) under QEMU, and the model
+    object's sizes: the example project's startup and linker script, the board's compiler."""
+    spec = mcu_view.BOARDS[board]
+    arch = (*spec.arch_flags.split(), spec.libc)
     counts = []
     for runs in (n, 0):
         objs = []
-        for src in [HERE / "arm_main.c", EXAMPLE / "board.c", *impl.sources]:
-            obj = build / f"arm-{impl.label}-{runs}-{src.stem}.o"
-            sh(["arm-none-eabi-gcc", *ARM, *STRICT, OPT, "-ffunction-sections",
+        for src in [HERE / "arm_main.c", EXAMPLE / "board.c", EXAMPLE / spec.startup,
+                    *impl.sources]:
+            obj = build / f"{board}-{impl.label}-{runs}-{src.stem}.o"
+            sh([f"{spec.cross}gcc", *arch, *STRICT, OPT, "-ffunction-sections",
                 "-fdata-sections", f"-DBENCH_RUNS={runs}U", *impl.defines, "-I", str(build),
                 "-I", str(HERE), "-I", str(EXAMPLE), "-c", "-o", str(obj), str(src)])
             objs.append(obj)
-        elf = build / f"arm-{impl.label}-{runs}.elf"
-        sh(["arm-none-eabi-gcc", *ARM, "--specs=nano.specs", "-nostartfiles",
-            "-L", str(EXAMPLE / "boards"), "-T", "mps2.ld", "-Wl,--gc-sections", "-o", str(elf),
-            *map(str, objs)])
+        elf = build / f"{board}-{impl.label}-{runs}.elf"
+        sh([f"{spec.cross}gcc", *arch, "-nostartfiles", "-L", str(EXAMPLE / "boards"), "-T",
+            spec.ldscript, "-Wl,--gc-sections", "-o", str(elf), *map(str, objs)])
         proc = subprocess.run(
-            ["timeout", "600", "qemu-system-arm", "-M", "mps2-an385", "-nographic", "-monitor",
+            ["timeout", "600", spec.qemu, "-M", spec.machine, "-nographic", "-monitor",
              "none", "-serial", "none", "-semihosting-config", "enable=on,target=native",
-             "-plugin", str(plugin), "-d", "plugin", "-kernel", str(elf)],
+             "-bios", "none", "-plugin", str(plugin), "-d", "plugin", "-kernel", str(elf)],
             capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"bench: QEMU run of {elf.name} failed:\n{proc.stdout}{proc.stderr}")
         counts.append(int(re.search(r"insns: (\d+)", proc.stdout + proc.stderr).group(1)))
-    model_obj = build / f"arm-{impl.label}-{n}-{impl.model_source.stem}.o"
-    return (counts[0] - counts[1]) / n, section_sizes(model_obj)
+    model_obj = build / f"{board}-{impl.label}-{n}-{impl.model_source.stem}.o"
+    return (counts[0] - counts[1]) / n, section_sizes(model_obj, spec.cross)
 
 
-def section_sizes(obj: Path) -> dict:
-    sizes = {"flash": 0, "ram": 0}
-    for line in sh(["arm-none-eabi-size", "-A", "-d", str(obj)]).stdout.splitlines():
+def section_sizes(obj: Path, cross: str = "arm-none-eabi-") -> dict:
+    """flash (text + rodata + data), code (text) and static RAM (data + bss) of an object."""
+    sizes = {"flash": 0, "code": 0, "ram": 0}
+    for line in sh([f"{cross}size", "-A", "-d", str(obj)]).stdout.splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[1].isdigit():
             kind = parts[0].lstrip(".").split(".")[0]
+            kind = {"srodata": "rodata", "sdata": "data", "sbss": "bss"}.get(kind, kind)
             if kind in ("text", "rodata", "data"):
                 sizes["flash"] += int(parts[1])
+            if kind == "text":
+                sizes["code"] += int(parts[1])
             if kind in ("data", "bss"):
                 sizes["ram"] += int(parts[1])
     return sizes
 
 
-def bench_model(net: Network, images: np.ndarray, build: Path, plugin: Path) -> list[dict]:
-    """Both implementations of `net`: instructions (host, M3), flash, RAM."""
+def bench_model(net: Network, images: np.ndarray, build: Path, plugin: Path,
+                boards: tuple[str, ...] = ("mps2-an385",), source: str = "mnist") -> list[dict]:
+    """Both implementations of `net`: instructions per inference (host, each board), flash,
+    code and static RAM of the model object per board."""
     expected = golden.run(net, images)
     files = mcu.render_files(net, vectors.make(net, images), net.name, board="mps2-an385")
     out = build / net.name
@@ -250,7 +260,7 @@ def bench_model(net: Network, images: np.ndarray, build: Path, plugin: Path) -> 
         (out / path).parent.mkdir(parents=True, exist_ok=True)
         (out / path).write_bytes(data)
     (out / "bench_images.h").write_text(render(HERE / "images.h.j2", images=images,
-                                               n_out=net.n_outputs, source="mnist5k test"))
+                                               n_out=net.n_outputs, source=source))
     (out / "dense_model.c").write_text(render(HERE / "dense_model.c.j2", **dense_view(net),
                                               banner=lambda h: f"bench baseline from {h}"))
     model_c = out / f"{net.name}_model.c"
@@ -261,23 +271,30 @@ def bench_model(net: Network, images: np.ndarray, build: Path, plugin: Path) -> 
     view = mcu_view.build(net, vectors.make(net, images[:1]), net.name, board="mps2-an385")
     rows = []
     for impl in impls:
-        host = host_counts(impl, out, net, images, expected)
-        m3, sizes = arm_counts(impl, out, len(images), plugin)
-        rows.append({"impl": impl.label, "host": host, "m3": m3, **sizes,
-                     "const": view["memory"].weights + view["memory"].tables})
+        row = {"impl": impl.label, "host": host_counts(impl, out, net, images, expected),
+               "const": view["memory"].weights + view["memory"].tables,
+               "weights": view["memory"].weights, "tables": view["memory"].tables, "sizes": {}}
+        for board in boards:
+            row[board], row["sizes"][board] = target_counts(impl, out, len(images), plugin,
+                                                            board)
+        rows.append(row)
     hidden = sum(math.prod(i.out_shape) for layer, i in zip(net.layers, net.info)
                  if isinstance(layer, SPIKING))
     rows[0]["spikes"] = float(expected.spike_counts.sum(axis=1).mean()) / hidden
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=20, help="test images per measurement")
-    p.add_argument("--random", action="store_true", help="random calibrated weights")
-    args = p.parse_args(argv)
+def stratified(dataset: str, n: int) -> np.ndarray:
+    """n test images of `dataset` as [n, pixels] bytes, class-stratified (sdk.vectors)."""
     from sdk.data import load_dataset
-    images = load_dataset("mnist5k").test_images[:args.images].reshape(args.images, -1)
+    data = load_dataset(dataset)
+    flat = data.test_images.reshape(len(data.test_images), -1)
+    return flat[vectors.select_images(flat, data.test_labels, n)]
+
+
+def comparison(args: argparse.Namespace, build: Path, plugin: Path) -> None:
+    """The event-driven C against the dense int8 loop for the mnist5k MLP and CNN (M3)."""
+    images = stratified("mnist5k", args.images)
     try:
         import torch  # noqa: F401 -- the trainer's dependency
         trained = not args.random
@@ -285,25 +302,95 @@ def main(argv: list[str] | None = None) -> int:
         trained = False
     source = "trained (runs/bench-mcu-*, mnist5k, 8-bit)" if trained else \
         "random weights, thresholds calibrated to ~15 % firing"
+    print(f"models: {source}; inputs: {args.images} class-stratified mnist5k test images; -O2 "
+          "for both; Cortex-M3 = mps2-an385 under QEMU 7.2\n")
+    print("| model | implementation | instr/inference host x86-64 | instr/inference "
+          "Cortex-M3 | flash B (model .o) | weights+tables B | static RAM B |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for arch in ARCHS:
+        net = trained_model(arch) if trained else random_model(arch, images[:8])
+        rows = bench_model(net, images, build, plugin, source="mnist5k test")
+        for row in rows:
+            sizes = row["sizes"]["mps2-an385"]
+            print(f"| {arch} | {row['impl']} | {row['host']:,.0f} | {row['mps2-an385']:,.0f} | "
+                  f"{sizes['flash']:,} | {row['const']:,} | {sizes['ram']:,} |")
+        ev, de = rows
+        print(f"| {arch} | **event / dense** | **{ev['host'] / de['host']:.2f}x** | "
+              f"**{ev['mps2-an385'] / de['mps2-an385']:.2f}x** | "
+              f"{ev['sizes']['mps2-an385']['flash'] - ev['const']:+,} vs weights+tables | | "
+              f"spikes/neuron {ev['spikes']:.3f} |")
+
+
+#: Boards of the record table and the clock each runs at on its real part (MHz): the
+#: micro:bit's nRF51822, the MPS2 FPGA image, a SiFive FE310 (HiFive1), a CH32V003 (RV32EC).
+RECORD_BOARDS = {"microbit": 16, "mps2-an385": 25, "sifive_e": 320, "sifive_e-rv32ec": 48}
+#: The anchor: BitNetMCU on a CH32V003 (4-bit QAT, 16x16 MNIST input).
+BITNETMCU = {"accuracy": 99.02, "model_kb": 12.3}
+
+
+def record(args: argparse.Namespace, build: Path, plugin: Path) -> None:
+    """The tiny-model record table of a run (QAT weight bits from its config): integer
+    accuracy on the whole test set, flash (weights / tables / code) and RAM (scratch + worst
+    stack) on the Cortex-M0 board, instructions per inference on M0, M3, RV32IMC and RV32EC,
+    latency at each part's clock, and event / dense."""
+    import json
+
+    from codegen import mcu_check
+    from sdk.data import load_dataset
+    from sdk.floatnet import load_float_network
+    from sdk.quantize import quantize
+    run = Path(args.record)
+    config = json.loads((run / "config.json").read_text())
+    dataset = config["dataset"]
+    net = quantize(load_float_network(run), name="tiny")
+    data = load_dataset(dataset)
+    flat = data.test_images.reshape(len(data.test_images), -1)
+    classes = np.concatenate([golden.run(net, flat[i:i + 1000]).classes
+                              for i in range(0, len(flat), 1000)])
+    accuracy = 100.0 * float(np.mean(classes == data.test_labels))
+    images = flat[vectors.select_images(flat, data.test_labels, args.images)]
+    ev, de = bench_model(net, images, build, plugin, tuple(RECORD_BOARDS),
+                         source=f"{dataset} test")
+    files = mcu.render_files(net, vectors.make(net, images[:1]), net.name, board="microbit")
+    src = build / "stack-src"
+    for path, data_bytes in files.items():
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        (src / path).write_bytes(data_bytes)
+    stack = mcu_check.measure_stack(src / "tiny_model.c", src, mcu_view.BOARDS["microbit"],
+                                    build / "stack", "tiny")
+    m0 = ev["sizes"]["microbit"]
+    code = m0["flash"] - ev["const"]
+    print(f"run: {run} ({dataset}, arch {config.get('arch')}, {net.weight_bits}-bit weights, "
+          f"T = {net.T}); {len(flat):,} test images for the accuracy, {args.images} "
+          "class-stratified ones for the instruction counts; -O2\n")
+    print("| | this SDK (TTFS SNN, event-driven C) | BitNetMCU (CH32V003) |")
+    print("|---|---:|---:|")
+    print(f"| test accuracy, integer model | {accuracy:.2f} % | {BITNETMCU['accuracy']:.2f} % |")
+    print(f"| flash: weights + tables + code (Cortex-M0) | {ev['weights']:,} + {ev['tables']:,}"
+          f" + {code:,} = **{m0['flash']:,} B ({m0['flash'] / 1024:.1f} KiB)** | "
+          f"{BITNETMCU['model_kb']} KB |")
+    print(f"| RAM: static scratch + worst-case stack (M0) | {m0['ram']:,} + {stack['bytes']} = "
+          f"**{m0['ram'] + stack['bytes']:,} B** | |")
+    for board, mhz in RECORD_BOARDS.items():
+        spec = mcu_view.BOARDS[board]
+        print(f"| instructions/inference {spec.cpu} ({board}) | {ev[board]:,.0f} "
+              f"(dense {de[board]:,.0f}: {ev[board] / de[board]:.2f}x); "
+              f"{1e3 * ev[board] / (mhz * 1e6):.2f} ms at {mhz} MHz and 1 instr/cycle | |")
+    print(f"| spikes per hidden neuron | {ev['spikes']:.3f} | |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", type=int, default=20, help="test images per measurement")
+    p.add_argument("--random", action="store_true", help="random calibrated weights")
+    p.add_argument("--record", metavar="RUN", default=None,
+                   help="the tiny-model record table of run directory RUN instead")
+    args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ttfs-bench-mcu-") as tmp:
         build = Path(tmp)
         plugin = build / "libinsn_count.so"
         sh(["gcc", "-shared", "-fPIC", "-O2", "-o", str(plugin), str(HERE / "insn_count.c")])
-        print(f"models: {source}; inputs: {args.images} mnist5k test images; -O2 for both; "
-              "Cortex-M3 = mps2-an385 under QEMU 7.2\n")
-        print("| model | implementation | instr/inference host x86-64 | instr/inference "
-              "Cortex-M3 | flash B (model .o) | weights+tables B | static RAM B |")
-        print("|---|---|---:|---:|---:|---:|---:|")
-        for arch in ARCHS:
-            net = trained_model(arch) if trained else random_model(arch, images[:8])
-            rows = bench_model(net, images, build, plugin)
-            for row in rows:
-                print(f"| {arch} | {row['impl']} | {row['host']:,.0f} | {row['m3']:,.0f} | "
-                      f"{row['flash']:,} | {row['const']:,} | {row['ram']:,} |")
-            ev, de = rows
-            print(f"| {arch} | **event / dense** | **{ev['host'] / de['host']:.2f}x** | "
-                  f"**{ev['m3'] / de['m3']:.2f}x** | {ev['flash'] - ev['const']:+,} vs "
-                  f"weights+tables | | spikes/neuron {ev['spikes']:.3f} |")
+        (record if args.record else comparison)(args, build, plugin)
     return 0
 
 

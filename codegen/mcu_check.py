@@ -287,7 +287,7 @@ def measure_stack(model_c: Path, include: Path, board: Board, build_dir: Path,
                   name: str) -> dict:
     """Compile `model_c` for `board` (-O2, as the example does) with gcc's call-graph output
     and return {"bytes": worst case of <name>_infer_trace, "calls": external functions,
-    "compiler": version}."""
+    "compiler": version, "code": bytes of machine code in the object}."""
     gcc = f"{board.cross}gcc"
     build_dir.mkdir(parents=True, exist_ok=True)
     obj = build_dir / f"{name}_model_stack.o"
@@ -297,7 +297,8 @@ def measure_stack(model_c: Path, include: Path, board: Board, build_dir: Path,
     graph = obj.with_suffix(".ci").read_text()
     worst, calls = max(stack_usage(graph, f"{name}_infer_trace"),
                        stack_usage(graph, f"{name}_infer"))
-    return {"bytes": worst, "calls": calls, "compiler": tools.tool_version(gcc)}
+    return {"bytes": worst, "calls": calls, "compiler": tools.tool_version(gcc),
+            "code": section_sizes(obj, board)["text"]}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -253,7 +253,8 @@ def scratch_plan(net: Network) -> dict:
     """The static scratch buffers of `ttfs_run`, sized for the largest layer that uses each:
 
     - `acc` (int32): a dense layer's n_out, or a conv2d layer's ring of open output rows
-      (rows x w_out x c_out); the output layer accumulates into the caller's `scores`;
+      (rows x w_out x c_out) and their operand sums (rows x w_out); the output layer
+      accumulates into the caller's `scores`;
     - `times0`, `times1` (`ttfs_time_t`): the spike-time ping-pong of `_time_buffers`.
 
     Weighted layers read their input in place (no event list). Spike times are `uint8_t` when
@@ -263,7 +264,7 @@ def scratch_plan(net: Network) -> dict:
     for layer, info in zip(net.layers, net.info):
         if isinstance(layer, Conv2d):
             c_out, h_out, w_out = info.out_shape
-            acc.append(conv_rows(layer, h_out) * w_out * c_out)
+            acc.append(conv_rows(layer, h_out) * w_out * (c_out + 1))
         elif isinstance(layer, WEIGHTED) and not isinstance(layer, Output):
             acc.append(math.prod(info.out_shape))
     time_type = "uint8_t" if net.T <= 255 else "uint16_t"

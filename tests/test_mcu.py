@@ -305,13 +305,13 @@ def test_board_table_matches_the_linker_scripts():
 
 def test_scratch_plan():
     """1x7x7 -> conv 2ch 3x3 stride 2 padding 1 (2x4x4) -> dense 5 -> output 3: the conv keeps
-    ceil(3 / 2) = 2 output rows of 4 x 2 accumulators; spike
+    ceil(3 / 2) = 2 output rows of 4 x 2 accumulators and 4 operand sums; spike
     times conv (32) and dense (5) in uint8_t, or uint16_t when T > 255; no event lists."""
     net = randnet.random_network(0, plan="strided")
     plan = mcu_view.scratch_plan(net)
-    assert (plan["acc_len"], plan["times_len"]) == (16, (32, 5))
+    assert (plan["acc_len"], plan["times_len"]) == (2 * 4 * (2 + 1), (32, 5))
     assert plan["time_type"] == "uint8_t"
-    assert plan["bytes"] == 4 * 16 + (32 + 5)
+    assert plan["bytes"] == 4 * 24 + (32 + 5)
     wide = mcu_view.scratch_plan(randnet.random_network(0, plan="strided", T=300))
     assert (wide["time_type"], wide["bytes"]) == ("uint16_t", plan["bytes"] + 32 + 5)
 
@@ -337,7 +337,8 @@ def test_cli_export_and_verify(tmp_path, capsys):
     out = tmp_path / "out"
     assert export_cli.main([str(tmp_path / "kws.ttfs"), "--target", "mcu", "-o", str(out),
                             "--vectors", "10", "--board", "mps2-an385", "--verify"]) == 0
-    assert "mcu: 36 passed, 0 failed -> OK" in capsys.readouterr().out
+    n = len(vectors.load(out / "vectors.npz"))      # 10 test images + the corner images
+    assert n >= 10 and f"mcu: {3 * n} passed, 0 failed -> OK" in capsys.readouterr().out
     assert verify_cli.main([str(out)]) == 0
     assert export_cli.main([str(tmp_path / "kws.ttfs"), "--target", "mcu", "-o", str(out),
                             "--name", "9bad"]) == 2

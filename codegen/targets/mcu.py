@@ -19,10 +19,11 @@ Options (`ctx.options`): `board` -- the default board of the example (else the s
 from __future__ import annotations
 
 import json
+import tempfile
 from importlib import resources
 from pathlib import Path
 
-from codegen import mcu_check, mcu_view
+from codegen import mcu_check, mcu_view, tools
 from codegen.jinja_env import render
 from codegen.targets import (ExportContext, ExportError, Report, reject_options,
                              resolve_build_dir, take_vectors)
@@ -62,21 +63,45 @@ def check_name(name: str) -> str:
 
 
 def render_files(net: ir.Network, vectors: vectors_mod.Vectors, name: str, *,
-                 board: str | None = None) -> dict[str, bytes]:
-    """Every output file of the target (relative path -> bytes), rendered in memory."""
+                 board: str | None = None, measure_stack: bool = False) -> dict[str, bytes]:
+    """Every output file of the target (relative path -> bytes), rendered in memory. With
+    `measure_stack`, `<name>_model.c` is compiled for the example's board first (when its
+    compiler is installed) and the header states the worst-case stack and the code size."""
     view = mcu_view.build(net, vectors, check_name(name),
                           board=None if board == "none" else board)
-    files = {out.format(name=name): render(f"firmware/{template}", **view).encode()
-             for template, out in TEMPLATES.items()}
+    view.update(stack=None, stack_missing="not requested", code_estimate="about 1,500-3,500")
     package = resources.files("firmware")
-    for source, out in STATIC_FILES.items():
-        files[out] = package.joinpath(source).read_bytes()
-    return files
+    static = {out: package.joinpath(source).read_bytes() for source, out in STATIC_FILES.items()}
+
+    def rendered() -> dict[str, bytes]:
+        return {out.format(name=name): render(f"firmware/{template}", **view).encode()
+                for template, out in TEMPLATES.items()}
+
+    if measure_stack:
+        view.update(_measure(rendered() | static, name, view["board"]))
+    return rendered() | static
+
+
+def _measure(files: dict[str, bytes], name: str, board: mcu_view.Board) -> dict:
+    """{"stack": {...} | None, "stack_missing": why not, "code_estimate": bytes} of the model
+    compiled for `board` (mcu_check.measure_stack) in a temporary folder."""
+    if tools.find_tool(f"{board.cross}gcc") is None:
+        return {"stack": None, "stack_missing": f"{board.cross}gcc not installed"}
+    with tempfile.TemporaryDirectory(prefix="ttfs-mcu-stack-") as tmp:
+        src = Path(tmp) / "src"
+        for path in (f"{name}_model.c", f"{name}_model.h", "ttfs.h", "ttfs_stats.h"):
+            (src / path).parent.mkdir(parents=True, exist_ok=True)
+            (src / path).write_bytes(files[path])
+        stack = mcu_check.measure_stack(src / f"{name}_model.c", src, board, Path(tmp) / "b",
+                                        name)
+    return {"stack": stack | {"board": f"{board.name} ({board.cpu})"},
+            "code_estimate": f"{stack['code']:,}"}
 
 
 def emit(ctx: ExportContext) -> None:
     """Write the MCU files into ctx.out; nothing is written when any check fails."""
-    files = render_files(ctx.net, ctx.vectors, ctx.name, board=ctx.options.get("board"))
+    files = render_files(ctx.net, ctx.vectors, ctx.name, board=ctx.options.get("board"),
+                         measure_stack=True)
     clashes = sorted(path for path in files if (ctx.out / path).exists())
     if clashes:
         raise ExportError(f"{ctx.out}: would overwrite {', '.join(clashes)}; export into an "

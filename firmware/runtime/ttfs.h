@@ -138,7 +138,7 @@ struct ttfs_net {
     const struct ttfs_layer *layers;
     const uint16_t *input_times;      /* `ttfs` coding: spike time of each byte [256]; else NULL */
     const uint16_t *input_kernel;     /* `ttfs` coding: operand of input spikes [T]; else NULL */
-    int32_t *acc;                     /* [max of dense n_out, conv2d rows x w_out x c_out] */
+    int32_t *acc;                     /* [max of dense n_out, conv2d rows x w_out x (c_out + 1)] */
     ttfs_time_t *times[2];            /* spike times, used alternately (see ttfs_run) */
 };
 
@@ -172,11 +172,14 @@ static inline int32_t ttfs_weight_at(const uint32_t *row, uint32_t f)
 }
 
 /**
- * acc[f] += w_f * v for the n weights w_f of one packed row: the work of one input event.
- * Each word is loaded once and its fields shifted out in order; the field loop has a constant
- * trip count and is unrolled.
+ * acc[f] += (w_f + 2^(B-1)) * v (mod 2^32) for the n weights w_f of one packed row: the work of
+ * one input event, on the raw fields. The caller subtracts 2^(B-1) * (sum of the operands it
+ * scattered) once per accumulator afterwards (ttfs_unbias), which leaves exactly
+ * sum of w_f * v: a field load, shift/mask and multiply-add per weight, no sign handling.
+ * The arithmetic is unsigned (wraps, never overflows); the final value is the true int32 sum.
+ * Each word is loaded once; the field loop has a constant trip count and is unrolled.
  */
-static inline void ttfs_scatter(const uint32_t *row, uint32_t n, int32_t v, int32_t *acc)
+static inline void ttfs_scatter(const uint32_t *row, uint32_t n, uint32_t v, uint32_t *acc)
 {
     uint32_t f;
 
@@ -184,7 +187,7 @@ static inline void ttfs_scatter(const uint32_t *row, uint32_t n, int32_t v, int3
         uint32_t word = row[0];
         TTFS_UNROLL
         for (f = 0U; f < TTFS_WEIGHTS_PER_WORD; f++) {
-            acc[f] += ttfs_weight_value(word) * v;
+            acc[f] += (word & TTFS_WEIGHT_MASK) * v;
             word >>= (uint32_t)TTFS_WEIGHT_BITS;
         }
         row = &row[1];
@@ -194,10 +197,21 @@ static inline void ttfs_scatter(const uint32_t *row, uint32_t n, int32_t v, int3
     if (n > 0U) {
         uint32_t word = row[0];
         for (f = 0U; f < n; f++) {
-            acc[f] += ttfs_weight_value(word) * v;
+            acc[f] += (word & TTFS_WEIGHT_MASK) * v;
             word >>= (uint32_t)TTFS_WEIGHT_BITS;
         }
     }
+}
+
+/**
+ * An accumulator of raw scatters as the signed membrane potential: raw - 2^(B-1) * operands
+ * (mod 2^32), as int32_t without an implementation-defined conversion (the true value lies in
+ * the int32 range by the quantizer's accumulator bound).
+ */
+static inline int32_t ttfs_unbias(uint32_t raw, uint32_t operands)
+{
+    uint32_t x = raw - ((uint32_t)TTFS_WEIGHT_OFFSET * operands);
+    return (x <= 0x7FFFFFFFU) ? (int32_t)x : -(int32_t)(~x) - 1;
 }
 
 /**
@@ -259,9 +273,11 @@ static inline uint32_t ttfs_encode_input(const uint8_t *pixels, uint32_t n,
 
 /**
  * Dense (or output) layer: acc[j] = bias[j] + sum over input events (i, v) of W[j][i] * v.
- * Each event adds its packed weight row (i) times v to all n_out accumulators (ttfs_scatter);
- * inputs that did not spike cost one comparison. Returns the SOPs (events x n_out); an event
- * whose operand is 0 (kernel[t] = 0) counts but adds nothing, so its row is not read.
+ * Each event adds its packed weight row (i) times v to all n_out accumulators (ttfs_scatter,
+ * raw fields); one pass at the end removes the offset (ttfs_unbias with the sum of the
+ * operands). Inputs that did not spike cost one comparison. Returns the SOPs (events x n_out);
+ * an event whose operand is 0 (kernel[t] = 0) counts but adds nothing, so its row is not read.
+ * `raw` is `acc` seen as uint32_t (the signed and unsigned variants of one type may alias).
  */
 static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct ttfs_input *in,
                                   int32_t *acc)
@@ -269,29 +285,37 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
     const uint32_t n_in = ttfs_size_in(layer);
     const uint32_t n_out = ttfs_size_out(layer);
     const uint32_t words = ttfs_row_words(n_out);
+    uint32_t *raw = (uint32_t *)acc;
+    uint32_t operands = 0U;
     uint32_t events = 0U;
     uint32_t i;
 
     for (i = 0U; i < n_out; i++) {
-        acc[i] = layer->bias[i];
+        raw[i] = (uint32_t)layer->bias[i];
     }
     if (in->pixels != NULL) {
         for (i = 0U; i < n_in; i++) {
-            if (in->pixels[i] != 0U) {
-                ttfs_scatter(&layer->weight[i * words], n_out, (int32_t)in->pixels[i], acc);
+            uint32_t v = in->pixels[i];
+            if (v != 0U) {
+                ttfs_scatter(&layer->weight[i * words], n_out, v, raw);
+                operands += v;
                 events++;
             }
         }
     } else {
         for (i = 0U; i < n_in; i++) {
             if (in->times[i] < in->T) {
-                int32_t v = (int32_t)in->kernel[in->times[i]];
-                if (v != 0) {
-                    ttfs_scatter(&layer->weight[i * words], n_out, v, acc);
+                uint32_t v = in->kernel[in->times[i]];
+                if (v != 0U) {
+                    ttfs_scatter(&layer->weight[i * words], n_out, v, raw);
+                    operands += v;
                 }
                 events++;
             }
         }
+    }
+    for (i = 0U; i < n_out; i++) {
+        acc[i] = ttfs_unbias(raw[i], operands);
     }
     return events * n_out;
 }
@@ -313,24 +337,27 @@ static inline uint32_t ttfs_fire(const int32_t *acc, uint32_t n, const int32_t *
 }
 
 #if TTFS_WITH_CONV2D
-/** Conv2d: one accumulator row [w_out][c_out] set to the biases. */
-static inline void ttfs_conv_open_row(const struct ttfs_layer *layer, int32_t *row)
+/** Conv2d: one accumulator row [w_out][c_out] set to the biases, its operand sums to 0. */
+static inline void ttfs_conv_open_row(const struct ttfs_layer *layer, uint32_t *row,
+                                      uint32_t *operands)
 {
     uint32_t ox;
     uint32_t c;
 
     for (ox = 0U; ox < layer->w_out; ox++) {
         for (c = 0U; c < layer->c_out; c++) {
-            row[c] = layer->bias[c];
+            row[c] = (uint32_t)layer->bias[c];
         }
         row = &row[layer->c_out];
+        operands[ox] = 0U;
     }
 }
 
-/** Conv2d: spike times of output row oy from its accumulators [w_out][c_out] into
-    out[c_out][h_out][w_out]; returns how many fired. */
-static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const int32_t *row,
-                                          uint32_t oy, uint32_t T, ttfs_time_t *out)
+/** Conv2d: spike times of output row oy from its raw accumulators [w_out][c_out] and operand
+    sums [w_out] into out[c_out][h_out][w_out]; returns how many fired. */
+static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const uint32_t *row,
+                                          const uint32_t *operands, uint32_t oy, uint32_t T,
+                                          ttfs_time_t *out)
 {
     uint32_t plane = layer->h_out * layer->w_out;
     uint32_t spikes = 0U;
@@ -340,7 +367,8 @@ static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const 
     for (ox = 0U; ox < layer->w_out; ox++) {
         ttfs_time_t *t = &out[(oy * layer->w_out) + ox];
         for (c = 0U; c < layer->c_out; c++) {
-            uint32_t time = ttfs_first_crossing(row[c], layer->theta, T);
+            uint32_t time = ttfs_first_crossing(ttfs_unbias(row[c], operands[ox]),
+                                                layer->theta, T);
             t[c * plane] = (ttfs_time_t)time;
             spikes += (time < T) ? 1U : 0U;
         }
@@ -353,21 +381,24 @@ static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const 
  * Conv2d layer, event-driven, row by row. Output row oy sees input rows
  * oy * stride - padding .. + k - 1: it is opened (set to the biases) when the first of them is
  * read and fired as soon as the last one is, so only `layer->rows` output rows of
- * accumulators exist at a time, a ring acc[rows][w_out][c_out].
+ * accumulators exist at a time, a ring acc[rows][w_out][c_out] (raw, see ttfs_scatter),
+ * followed in the same buffer by the operand sum of each open position, [rows][w_out].
  *
  * Input rows are read in order, each position (y, x) for every input channel; an event
  * (c_in, y, x) with operand v adds, for every open row oy and every column ox that covers x,
  *   v * W[0 .. c_out-1][c_in][dy][dx]  to  acc[ring row of oy][ox][0 .. c_out-1]
  * (dy = y + padding - oy * stride, dx = x + padding - ox * stride): one packed row of c_out
- * weights (ttfs_scatter). The covered columns of x follow from those of x - 1 by comparisons:
+ * weights (ttfs_scatter), and v to the position's operand sum. The covered columns of x follow from those of x - 1 by comparisons:
  * no division anywhere.
  *
  * Writes the spike times out[c_out][h_out][w_out] (C order) and returns how many fired; adds
  * the SOPs (per event: c_out x the covered output positions) to *sops.
  */
 TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct ttfs_input *in,
-                                  int32_t *acc, ttfs_time_t *out, uint32_t *sops)
+                                  int32_t *acc_buffer, ttfs_time_t *out, uint32_t *sops)
 {
+    uint32_t *acc = (uint32_t *)acc_buffer;
+    uint32_t *operands = &acc[layer->rows * layer->w_out * layer->c_out];
     const uint32_t k = layer->k;
     const uint32_t s = layer->stride;
     const uint32_t p = layer->padding;
@@ -390,7 +421,7 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
         while ((y_hi < layer->h_out) && ((y_hi * s) <= (y + p))) {
             uint32_t ring = ring_lo + (y_hi - y_lo);
             ring = (ring >= layer->rows) ? ring - layer->rows : ring;
-            ttfs_conv_open_row(layer, &acc[ring * row_len]);
+            ttfs_conv_open_row(layer, &acc[ring * row_len], &operands[ring * layer->w_out]);
             y_hi++;
         }
         for (x = 0U; x < layer->w_in; x++) {
@@ -415,12 +446,15 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
                 *sops += fan_out;
                 for (oy = y_lo; oy < y_hi; oy++) {
                     uint32_t dy = y + p - (oy * s);
-                    int32_t *a = &acc[(ring * row_len) + (x_lo * c_out)];
+                    uint32_t *a = &acc[(ring * row_len) + (x_lo * c_out)];
+                    uint32_t *sum = &operands[(ring * layer->w_out) + x_lo];
                     /* first word of the row (dy, dx of x_lo, c_in); dx falls by s per column */
                     uint32_t w = ((((dy * k) + (x + p - (x_lo * s))) * layer->c_in) + c_in) * words;
                     uint32_t ox;
                     for (ox = x_lo; ox < x_hi; ox++) {
-                        ttfs_scatter(&layer->weight[w], c_out, v, a);
+                        ttfs_scatter(&layer->weight[w], c_out, (uint32_t)v, a);
+                        *sum += (uint32_t)v;
+                        sum = &sum[1];
                         a = &a[c_out];
                         w -= s * tap;       /* wraps after the last column: never used */
                     }
@@ -429,7 +463,8 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
             }
         }
         while ((y_lo < y_hi) && ((((y_lo * s) + k) <= (y + p + 1U)) || (y + 1U == layer->h_in))) {
-            spikes += ttfs_conv_fire_row(layer, &acc[ring_lo * row_len], y_lo, in->T, out);
+            spikes += ttfs_conv_fire_row(layer, &acc[ring_lo * row_len],
+                                         &operands[ring_lo * layer->w_out], y_lo, in->T, out);
             y_lo++;
             ring_lo = (ring_lo + 1U == layer->rows) ? 0U : ring_lo + 1U;
         }

@@ -45,18 +45,19 @@ static uint32_t pack(const int32_t *w, uint32_t rows, uint32_t n, uint32_t *out)
 }
 
 /* every weight value -W_MAX..W_MAX in a row of 3F + 1 (a partly used last word): unpacked
-   one by one and scattered, acc[f] = f + w_f * 3 */
+   one by one, and scattered raw: acc[f] = f + (w_f + 2^(B-1)) * 3, which ttfs_unbias with the
+   operand sum 3 turns into f + w_f * 3 */
 static void test_packed_weights(void)
 {
     enum { N = (3 * (32 / TTFS_WEIGHT_BITS)) + 1 };
     int32_t w[N];
     uint32_t row[N];
-    int32_t acc[N + 1];
+    uint32_t acc[N + 1];
     uint32_t i;
 
     for (i = 0U; i < (uint32_t)N; i++) {
         w[i] = ((int32_t)(i % (2U * (uint32_t)W_MAX + 1U))) - W_MAX;
-        acc[i] = (int32_t)i;
+        acc[i] = i;
     }
     acc[N] = 77;
     CHECK_EQ(pack(w, 1U, N, row), ttfs_row_words(N));
@@ -64,9 +65,10 @@ static void test_packed_weights(void)
     for (i = 0U; i < (uint32_t)N; i++) {
         CHECK_EQ(ttfs_weight_at(row, i), w[i]);
     }
-    ttfs_scatter(row, N, 3, acc);
+    ttfs_scatter(row, N, 3U, acc);
     for (i = 0U; i < (uint32_t)N; i++) {
-        CHECK_EQ(acc[i], (int32_t)i + (w[i] * 3));
+        CHECK_EQ(acc[i], i + (uint32_t)((w[i] + TTFS_WEIGHT_OFFSET) * 3));
+        CHECK_EQ(ttfs_unbias(acc[i], 3U), (int32_t)i + (w[i] * 3));
     }
     CHECK_EQ(acc[N], 77);     /* nothing written past the row */
 }
@@ -155,17 +157,25 @@ static void test_dense(void)
 }
 
 /* pixels as conv input (operand = the byte); theta {1000000}: nothing fires, and with
-   rows = h_out the ring holds every output row [h_out][w_out][c_out] after the call */
+   rows = h_out the ring holds every output row [h_out][w_out][c_out] after the call (raw,
+   followed by the operand sums [h_out][w_out]): acc[0 .. h_out * w_out * c_out - 1] becomes
+   the membrane potentials */
 static const int32_t never[1] = { 1000000 };
 
 static uint32_t conv_pixels(const struct ttfs_layer *layer, const uint8_t *pixels, int32_t *acc)
 {
     struct ttfs_input in = { NULL, NULL, NULL, 1U };
+    const uint32_t positions = layer->h_out * layer->w_out;
+    const uint32_t *raw = (const uint32_t *)acc;
     ttfs_time_t out[16];
     uint32_t sops = 0U;
+    uint32_t i;
 
     in.pixels = pixels;
     CHECK_EQ(ttfs_conv2d(layer, &in, acc, out, &sops), 0U);
+    for (i = 0U; i < positions * layer->c_out; i++) {
+        acc[i] = ttfs_unbias(raw[i], raw[(positions * layer->c_out) + (i / layer->c_out)]);
+    }
     return sops;
 }
 
@@ -179,7 +189,7 @@ static void test_conv_valid(void)
     static const uint8_t corner[9] = { 10U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U };  /* (0, 0) */
     struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
                                 1U, 3U, 3U, 1U, 2U, 2U, 2U, 1U, 0U, 2U };
-    int32_t acc[4];
+    int32_t acc[4 * 2];
 
     (void)pack(w, 4U, 1U, weight);
     /* out(oy, ox) uses weight[1 - oy][1 - ox]: every output sees the centre */
@@ -207,7 +217,7 @@ static void test_conv_strided_padded(void)
     static const uint8_t last[9] = { 0U, 0U, 0U, 0U, 0U, 0U, 0U, 0U, 2U };  /* out(1, 1) w[1][1] */
     struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
                                 1U, 3U, 3U, 1U, 2U, 2U, 3U, 2U, 1U, 2U };
-    int32_t acc[4];
+    int32_t acc[4 * 2];
 
     (void)pack(w, 9U, 1U, weight);
     CHECK_EQ(conv_pixels(&layer, centre, acc), 4U);
@@ -233,7 +243,7 @@ static void test_conv_channels(void)
     static const uint8_t pixels[4] = { 0U, 5U, 7U, 0U };   /* (c0, x1) = 5, (c1, x0) = 7 */
     struct ttfs_layer layer = { TTFS_CONV2D, weight, bias, never, NULL,
                                 2U, 1U, 2U, 2U, 1U, 2U, 1U, 1U, 0U, 1U };
-    int32_t acc[4];                                        /* [x][c_out] */
+    int32_t acc[4 + 2];                                    /* [x][c_out], then sums */
 
     (void)pack(w, 2U, 2U, weight);
 
@@ -270,7 +280,7 @@ static void test_conv_sweep(void)
     static int32_t bias[C_OUT];
     static ttfs_time_t times[C_IN * MAX_HW * MAX_HW];
     static uint8_t pixels[C_IN * MAX_HW * MAX_HW];
-    static int32_t acc[4 * MAX_OUT * C_OUT];
+    static int32_t acc[4 * MAX_OUT * (C_OUT + 1)];
     static ttfs_time_t out[C_OUT * MAX_OUT * MAX_OUT];
     uint32_t k;
     uint32_t s;
@@ -315,7 +325,7 @@ static void test_conv_sweep(void)
                     pixels[i] = (uint8_t)((rng(2U) != 0U) ? 0U : rng(40U));
                 }
                 in.pixels = use_pixels ? pixels : NULL;
-                CHECK_EQ(layer.rows * w_out * C_OUT <= sizeof(acc) / sizeof(acc[0]), 1);
+                CHECK_EQ(layer.rows * w_out * (C_OUT + 1) <= sizeof(acc) / sizeof(acc[0]), 1);
                 CHECK_EQ(h_out <= MAX_OUT && w_out <= MAX_OUT, 1);
                 spikes = ttfs_conv2d(&layer, &in, acc, out, &sops);
                 for (c = 0U; c < C_OUT; c++) {
