@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -102,6 +103,7 @@ def _load_zip(zf: zipfile.ZipFile) -> Network:
         extra = sorted(found - {f"{key}.npy" for key in expected})
         raise TTFSFormatError(f"arrays do not match the manifest: missing {missing[:5]}, "
                               f"extra {[limits.clip(x, 60) for x in extra[:5]]}")
+    _check_declared_sizes(zf, expected)
     arrays = {key: _read_array(zf.read(f"{key}.npy"), key) for key in expected}
     net = build(manifest, arrays)
     if manifest.get("hash") != net.content_hash:
@@ -196,9 +198,34 @@ def _expected_arrays(manifest: dict) -> list[str]:
     return keys
 
 
-def _read_array(raw: bytes, key: str) -> np.ndarray:
-    """Parse one `.npy` member; the header's shape must match the data size before numpy
-    allocates anything (a forged shape would otherwise ask for terabytes)."""
+def _check_declared_sizes(zf: zipfile.ZipFile, keys: list[str]) -> None:
+    """Refuse arrays whose `.npy` headers declare more than the limits allow, before any
+    array data is read: all weights together at most `sdk.limits.MAX_WEIGHTS` elements,
+    every other array at most `sdk.limits.MAX_NEURONS`."""
+    weights = 0
+    for key in keys:
+        with zf.open(f"{key}.npy") as member:
+            head = member.read(12)
+            length = (struct.unpack("<H", head[8:10])[0] + 10 if head[6:7] == b"\x01"
+                      else struct.unpack("<I", head[8:12])[0] + 12 if len(head) == 12 else 0)
+            if length > 12 + 10**5:
+                raise TTFSFormatError(f"{key}.npy: .npy header of {length} bytes is too long")
+            shape = _read_array(head + member.read(max(length - 12, 0)), key, header_only=True)
+        count = math.prod(shape)
+        if key.endswith(".weight"):
+            weights += count
+        elif count > limits.MAX_NEURONS:
+            raise TTFSFormatError(f"{key}.npy: {count} elements, more than the limit "
+                                  f"{limits.MAX_NEURONS}")
+        if weights > limits.MAX_WEIGHTS:
+            raise TTFSFormatError(f"{key}.npy: the weights exceed the limit of "
+                                  f"{limits.MAX_WEIGHTS} in all")
+
+
+def _read_array(raw: bytes, key: str, *, header_only: bool = False):
+    """Parse one `.npy` member (or only its header's shape); the header's shape must match the
+    data size before numpy allocates anything (a forged shape would otherwise ask for
+    terabytes)."""
     fp = io.BytesIO(raw)
     try:
         version = np.lib.format.read_magic(fp)
@@ -209,6 +236,10 @@ def _read_array(raw: bytes, key: str) -> np.ndarray:
         shape, _, dtype = read_header(fp)
         if dtype.hasobject:
             raise ValueError(f"object arrays are not allowed (dtype {dtype})")
+        if header_only:
+            if any(d < 0 for d in shape):
+                raise ValueError(f"negative dimension in {limits.show(shape)}")
+            return shape
         if any(d < 0 for d in shape) or math.prod(shape) * dtype.itemsize != len(raw) - fp.tell():
             raise ValueError(f"header shape {limits.show(shape)} of {dtype} does not match "
                              f"{len(raw) - fp.tell()} data bytes")

@@ -7,10 +7,14 @@ their bound. Every network is a valid `sdk.ir.Network`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
+from sdk.floatnet import CONFIG_FILE, WEIGHTS_FILE
 from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
-from sdk.quantize import kernel_table
+from sdk.quantize import kernel_table, threshold_exps
 
 #: Shapes of the random networks by name.
 PLANS = {
@@ -24,8 +28,9 @@ MODES = ("typical", "saturate", "silent", "extreme")
 
 
 def _theta(T: int, scale: float, tau: float) -> np.ndarray:
-    """A non-increasing threshold table from `scale` down by the factor exp(-1/tau) per step."""
-    theta = np.ceil(scale * np.exp(-np.arange(T) / tau)).astype(np.int64)
+    """A non-increasing threshold table from `scale` down by the factor exp(-1/tau) per step
+    (correctly rounded exps: the same table on every machine)."""
+    theta = np.ceil(scale * np.array(threshold_exps(T, tau, 0.0, 0.0))).astype(np.int64)
     return np.clip(theta, 1, 2**31 - 2).astype(np.int32)
 
 
@@ -103,3 +108,57 @@ def random_images(seed: int, net: Network, n: int) -> np.ndarray:
     images[n // 2:][sparse[n // 2:]] = 0  # half of them sparse, like real images
     corners = np.stack([np.zeros(net.n_inputs, np.uint8), np.full(net.n_inputs, 255, np.uint8)])
     return np.concatenate([corners, images])
+
+
+def random_run(seed: int, *, plan: str = "mlp", input_coding: str = "real", T: int = 8
+               ) -> tuple[dict, dict[str, np.ndarray]]:
+    """(config, float32 arrays) of a small valid run directory without training, for the
+    `digits` dataset's 8x8 images: `plan` "mlp" (dense 12 -> 10 classes) or "cnn" (conv 3x3
+    -> pool -> 10 classes), seeded weights, BatchNorm statistics and kernel parameters
+    (docs/architecture.md)."""
+    rng = np.random.default_rng(seed)
+    if plan == "mlp":
+        layers = [{"kind": "flatten", "name": "flatten"},
+                  {"kind": "dense", "name": "fc1", "out_features": 12},
+                  {"kind": "output", "name": "out", "out_features": 10}]
+        shapes = {"fc1": (12, 64), "out": (10, 12)}
+    elif plan == "cnn":
+        layers = [{"kind": "conv2d", "name": "conv1", "out_channels": 2, "kernel_size": 3,
+                   "stride": 1, "padding": 1},
+                  {"kind": "maxpool2d", "name": "pool1", "size": 2},
+                  {"kind": "flatten", "name": "flatten"},
+                  {"kind": "output", "name": "out", "out_features": 10}]
+        shapes = {"conv1": (2, 1, 3, 3), "out": (10, 32)}
+    else:
+        raise ValueError(f"plan must be 'mlp' or 'cnn', got {plan!r}")
+    config = {"dataset": "digits", "arch": plan, "T": T, "q": 0.5,
+              "input_coding": input_coding, "bn_eps": 1e-5, "input_shape": [1, 8, 8],
+              "num_classes": 10, "layers": layers}
+    arrays = {}
+    for name, shape in shapes.items():
+        arrays[f"{name}.weight"] = rng.normal(0, 0.5, shape).astype(np.float32)
+        arrays[f"{name}.bias"] = rng.normal(0, 0.1, shape[0]).astype(np.float32)
+        if name == "out":
+            continue
+        n = shape[0]
+        arrays |= {f"{name}.bn.weight": rng.uniform(0.5, 1.5, n).astype(np.float32),
+                   f"{name}.bn.bias": rng.normal(0, 0.1, n).astype(np.float32),
+                   f"{name}.bn.running_mean": rng.normal(0, 0.1, n).astype(np.float32),
+                   f"{name}.bn.running_var": rng.uniform(0.5, 1.5, n).astype(np.float32),
+                   f"{name}.tau": np.array([rng.uniform(1.5, 4.0)], np.float32),
+                   f"{name}.td": np.array([rng.uniform(0.0, 0.5)], np.float32)}
+    if input_coding == "ttfs":
+        arrays |= {"input.tau": np.array([2.3], np.float32),
+                   "input.td": np.array([0.1], np.float32)}
+    return config, arrays
+
+
+def write_run(path: str | Path, config: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write config.json and model.safetensors into the new folder `path`."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True)
+    (path / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    save_file(arrays, str(path / WEIGHTS_FILE))
+    return path

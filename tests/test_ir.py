@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -234,8 +235,20 @@ LOAD_ERRORS = {
                      r"\.theta\.npy: not a valid \.npy array \(object arrays are not allowed"),
     "forged shape": (lambda p, n: rewrite(p, {**read_members(p), f"{first_spiking(n)}.bias.npy":
                                               _forged_npy()}),
-                     r"\.bias\.npy: not a valid \.npy array \(header shape \(1099511627776,\) "
-                     r"of int32 does not match \d+ data bytes\)"),
+                     r"\.bias\.npy: 1099511627776 elements, more than the limit 4194304"),
+    "short data": (lambda p, n: rewrite(p, {**read_members(p), f"{first_spiking(n)}.bias.npy":
+                                            npy(n.spiking_layers[0].bias)[:-4]}),
+                   r"\.bias\.npy: not a valid \.npy array \(header shape \(\d+,\) of int32 "
+                   r"does not match \d+ data bytes\)"),
+    "duplicate": (lambda p, n: _duplicate_member(p),
+                  r"duplicate zip members \['manifest\.json'\]"),
+    "unknown key": (lambda p, n: mutate_manifest(p, lambda m: m.update(extra=1)),
+                    r"manifest\.json: unknown keys \['extra'\]"),
+    "nan": (lambda p, n: rewrite(p, {**read_members(p), modelfile.MANIFEST: read_members(p)[
+        modelfile.MANIFEST].replace(b'"T": 8', b'"T": NaN')}),
+            r"manifest\.json: not valid JSON \(NaN is not allowed\)"),
+    "reserved name": (lambda p, n: mutate_manifest(p, lambda m: m["layers"][0].update(
+        name="TTFS_WEIGHT")), r"layers\[0\]\.name: 'TTFS_WEIGHT' starts with the reserved prefix"),
     "not npy": (lambda p, n: rewrite(p, {**read_members(p), f"{first_spiking(n)}.bias.npy":
                                          b"hello"}),
                 r"\.bias\.npy: not a valid \.npy array"),
@@ -254,6 +267,14 @@ LOAD_ERRORS = {
                   r"not a valid model\.ttfs zip"),
     "missing file": (lambda p, n: p.unlink(), r"cannot read \(No such file or directory\)"),
 }
+
+
+def _duplicate_member(path: Path) -> None:
+    raw = read_members(path)
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as zf:
+        warnings.simplefilter("ignore")         # "Duplicate name"
+        for name in [*raw, modelfile.MANIFEST]:
+            zf.writestr(name, raw[name])
 
 
 def _object_npy() -> bytes:

@@ -317,3 +317,32 @@ def test_integer_accuracy_close_to_float(digits, coding, max_gap, min_agreement)
                             digits.test_images, digits.test_labels, float_side=cmp.float)
     assert coarse.agreement < cmp.agreement
 
+
+
+def test_export_is_byte_identical_without_the_cpu_simd_features(tmp_path):
+    """ttfs-export in two processes, one with numpy's SIMD dispatch narrowed (AVX-512, and
+    AVX2/FMA3 which this machine has), gives the same files byte for byte."""
+    import os
+    import subprocess
+    import sys
+
+    from sdk import randnet
+    run = randnet.write_run(tmp_path / "run", *randnet.random_run(3, plan="cnn",
+                                                                   input_coding="ttfs", T=12))
+    outs = {}
+    for label, features in (("default", None), ("narrow", "AVX512F AVX512CD AVX512_SKX "
+                                                 "AVX512_CLX AVX512_CNL AVX512_ICL X86_V4 "
+                                                 "X86_V3 AVX2 FMA3")):
+        env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+        if features:
+            env["NPY_DISABLE_CPU_FEATURES"] = features
+        out = tmp_path / label
+        result = subprocess.run([sys.executable, "-m", "codegen.export_cli", str(run), "--target",
+                                 "mcu", "-o", str(out), "--vectors", "5"], env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        outs[label] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
+                       if p.is_file()}
+    assert outs["default"].keys() == outs["narrow"].keys() and len(outs["default"]) > 3
+    for path, data in outs["default"].items():
+        assert outs["narrow"][path] == data, f"{path} differs"
