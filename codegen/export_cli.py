@@ -2,28 +2,32 @@
 
     ttfs-export RUN_DIR_OR_MODEL --target onnx|mcu|fpga -o OUT [options]
 
-Everything is written into a temporary folder beside OUT and renamed into place only when the
-target's emitter succeeded, so a failure never leaves a half-written OUT. OUT holds
-`model.ttfs`, `vectors.npz` (the all-0 and all-255 images, then the first N test images of the
-run's dataset, or N seeded random images for a bare model.ttfs), `export.json` (target, name,
-options, IR hash, generator; no timestamp) and the target's files. User errors print one line
-`error: ...` on stderr and exit with status 2; `--verify` failures exit with status 1.
+Everything is written into a temporary folder beside OUT and swapped into place atomically only
+when the target's emitter succeeded (`sdk.outdir`): a failure or a kill never leaves a
+half-written OUT, and OUT may not be the current folder, the home folder, a filesystem root, or
+be, contain or lie inside the source. OUT holds
+`model.ttfs`, `vectors.npz` (the generated corner vectors of `sdk.vectors.corner_images`, then N
+class-stratified test images of the run's dataset, or N seeded random images for a bare
+model.ttfs; with `labels` and `kind`), `export.json` (target, name, table coverage,
+options, IR hash, generator; no timestamp) and the target's files.
+
+Exit statuses (every CLI of the SDK): 0 ok; 1 a verification mismatch or a bug in a generated
+design; 2 bad input (one line `error: ...` on stderr); 3 a missing tool or Python extra.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from codegen import targets, tools
-from codegen.targets import ExportContext, ExportError, Report
-from sdk import __version__, ir, randnet, vectors
+from codegen.targets import DesignError, ExportContext, ExportError, Report
+from sdk import __version__, ir, outdir, randnet, vectors
 from sdk.data import DatasetError, load_dataset
 from sdk.floatnet import NetworkError, load_float_network, read_config
 from sdk.quantize import QuantizeError, quantize
@@ -31,7 +35,8 @@ from sdk.quantize import QuantizeError, quantize
 EXPORT_FILE = "export.json"
 #: Errors a user can fix; each is printed as one line and exits with status 2.
 USER_ERRORS = (ExportError, ir.TTFSFormatError, QuantizeError, NetworkError, DatasetError,
-               tools.ToolMissing)
+               outdir.OutDirError)
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_MISSING = 0, 1, 2, 3
 RANDOM_IMAGES_SEED = 0
 
 
@@ -39,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ttfs-export",
         description="Quantize a trained run (or take a model.ttfs), write golden vectors and "
-                    "emit C firmware (mcu), Verilog (fpga) or ONNX (onnx).",
+                    "emit C firmware (mcu), Verilog (fpga) or ONNX (onnx); --target golden "
+                    "writes the integer model and golden vectors only (a regression baseline).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   ttfs-export runs/mlp --target mcu -o out/mlp-mcu --verify
@@ -54,12 +60,14 @@ def parser() -> argparse.ArgumentParser:
   ttfs-verify out/mlp-fpga
       re-run an exported folder's checks later (e.g. in a hardware regression)
 
-exit status: 0 ok, 1 verification mismatch, 2 bad input (one-line 'error: ...')""")
+exit status: 0 ok, 1 verification mismatch or a broken generated design, 2 bad input
+(one-line 'error: ...'), 3 a missing tool or Python extra (the message says what to install)""")
     p.add_argument("source", help="run directory (config.json + model.safetensors) or a "
                                   "model.ttfs file")
     p.add_argument("--target", required=True, choices=targets.TARGETS)
-    p.add_argument("-o", "--out", required=True, type=Path,
-                   help="output folder (must not exist or be empty unless --force)")
+    p.add_argument("-o", "--out", required=True,
+                   help="output folder (must not exist or be empty unless --force; never the "
+                        "current or home folder, nor the source or a folder around it)")
     p.add_argument("--weight-bits", type=int, default=None,
                    help="signed weight width 2..16 (default 8; run directories only)")
     p.add_argument("--kernel-bits", type=int, default=None,
@@ -67,8 +75,8 @@ exit status: 0 ok, 1 verification mismatch, 2 bad input (one-line 'error: ...')"
     p.add_argument("--name", default=None, help="model name, a C/Verilog identifier "
                                                 "(default 'model', or the model.ttfs's name)")
     p.add_argument("--vectors", type=int, default=100, metavar="N",
-                   help="golden vectors: N test images besides the all-0 and all-255 images "
-                        "(default 100)")
+                   help="golden vectors: N >= 1 class-stratified test images besides the "
+                        "generated corner vectors (default 100)")
     p.add_argument("--verify", action="store_true", help="run the target's checks afterwards")
     p.add_argument("--force", action="store_true", help="replace a non-empty OUT")
     p.add_argument("--num-pe", type=int, default=None,
@@ -95,18 +103,14 @@ def target_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def check_out(out: Path, *, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"-o {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ExportError(f"-o {out} exists and is not empty; pass --force to replace it")
-
-
-def load_source(args: argparse.Namespace) -> tuple[ir.Network, Path | None, np.ndarray]:
-    """(network, run dir or None, test images for the vectors) from the source argument."""
+def load_source(args: argparse.Namespace
+                ) -> tuple[ir.Network, Path | None, np.ndarray, np.ndarray]:
+    """(network, run dir or None, test images for the vectors, their labels) from the source
+    argument: N class-stratified test images of a run's dataset (`sdk.vectors.select_images`),
+    or N seeded random images (label -1) for a bare model.ttfs."""
     source = Path(args.source)
-    if args.vectors < 0:
-        raise ExportError(f"--vectors: expected N >= 0, got {args.vectors}")
+    if args.vectors < 1:
+        raise ExportError(f"--vectors: expected N >= 1, got {args.vectors}")
     if source.is_dir():
         for what in ("weight_bits", "kernel_bits"):
             bits = getattr(args, what)
@@ -117,7 +121,11 @@ def load_source(args: argparse.Namespace) -> tuple[ir.Network, Path | None, np.n
         dataset = read_config(source).get("dataset")
         if not isinstance(dataset, str):
             raise ExportError(f"{source / 'config.json'}: no 'dataset' to take test images from")
-        return net, source, load_dataset(dataset).test_images[:args.vectors]
+        data = load_dataset(dataset)
+        n = min(args.vectors, len(data.test_labels))
+        chosen = vectors.select_images(data.test_images, data.test_labels, n,
+                                       seed=RANDOM_IMAGES_SEED)
+        return net, source, data.test_images[chosen], np.asarray(data.test_labels)[chosen]
     if not source.is_file():
         raise ExportError(f"{source}: no such run directory or model.ttfs file")
     if args.weight_bits is not None or args.kernel_bits is not None:
@@ -128,7 +136,7 @@ def load_source(args: argparse.Namespace) -> tuple[ir.Network, Path | None, np.n
         ir.check_identifier(args.name, "--name")
         net = _renamed(net, args.name)
     images = randnet.random_images(RANDOM_IMAGES_SEED, net, args.vectors)[2:]
-    return net, None, images
+    return net, None, images, np.full(len(images), -1)
 
 
 def _renamed(net: ir.Network, name: str) -> ir.Network:
@@ -141,34 +149,28 @@ def export(args: argparse.Namespace) -> Path:
     """Run the export described by parsed `args`; returns OUT. Raises USER_ERRORS."""
     if args.name is not None:
         ir.check_identifier(args.name, "--name")
-    out = args.out
-    check_out(out, force=args.force)
+    out = outdir.check_target(args.out, sources=[args.source])
+    outdir.check_replaceable(out, force=args.force)
     options = target_options(args)
     target = load_target(args.target)
-    net, run_dir, images = load_source(args)
-    images = np.concatenate([vectors.corner_images(net),
-                             images.reshape(len(images), -1).astype(np.uint8)])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)            # mkdtemp makes it private; OUT is an ordinary folder
-    try:
+    net, run_dir, images, labels = load_source(args)
+    corners = vectors.corner_images(net)
+    images = np.concatenate([corners, images.reshape(len(images), -1).astype(np.uint8)])
+    labels = np.concatenate([np.full(len(corners), -1), labels])
+    kind = np.array(["corner"] * len(corners) + ["image"] * (len(images) - len(corners)))
+    with outdir.replacing(out, force=args.force, sources=[args.source]) as tmp:
         content_hash = ir.save(net, tmp / "model.ttfs")
-        golden_vectors = vectors.make(net, images)
+        golden_vectors = vectors.make(net, images, labels=labels, kind=kind)
         vectors.save(golden_vectors, tmp / "vectors.npz")
         record = {"target": args.target, "name": net.name, "options": options,
                   "ir_hash": content_hash, "generator": f"ttfs-sdk {__version__}",
-                  "vectors": len(images), "weight_bits": net.weight_bits,
+                  "vectors": len(images), "corner_vectors": len(corners),
+                  "coverage": vectors.table_coverage(net, golden_vectors.trace),
+                  "weight_bits": net.weight_bits,
                   "kernel_bits": net.kernel_bits}
         (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         target.emit(ExportContext(net=net, vectors=golden_vectors, out=tmp, name=net.name,
                                   run_dir=run_dir, options=options))
-        check_out(out, force=args.force)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
@@ -187,23 +189,52 @@ def print_report(report: Report) -> None:
         print(line)
     if report.first_mismatch:
         print(report.first_mismatch)
-    print(f"{report.target}: {report.passed} passed, {report.failed} failed -> "
-          f"{'OK' if report.ok else 'MISMATCH'}")
+    verdict = {"pass": "OK", "fail": "MISMATCH", "error": "ERROR"}[report.status]
+    errors = f", {report.errors} errors" if report.errors else ""
+    print(f"{report.target}: {report.passed} passed, {report.failed} failed{errors} -> "
+          f"{verdict}")
+
+
+def guarded(body: Callable[[], int]) -> int:
+    """Run a CLI body; map its failures to one `error:` line and the SDK's exit statuses:
+    USER_ERRORS -> 2, a broken generated design -> 1, a missing tool or optional Python
+    package -> 3 (naming what to install). Anything else is a bug and keeps its traceback."""
+    try:
+        return body()
+    except DesignError as exc:
+        return _error(exc, EXIT_MISMATCH)
+    except USER_ERRORS as exc:
+        return _error(exc, EXIT_USAGE)
+    except tools.ToolMissing as exc:
+        return _error(exc, EXIT_MISSING)
+    except ModuleNotFoundError as exc:
+        if not tools.is_optional_module(exc.name):
+            raise
+        return _error(tools.missing_extra(exc.name, "this command"), EXIT_MISSING)
+
+
+def _error(exc: BaseException, status: int) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         out = export(args)
-        print(f"wrote {out} ({args.target})")
+        record = json.loads((out / EXPORT_FILE).read_text())
+        print(f"wrote {out} ({args.target}; {record['vectors']} vectors, "
+              f"{record['corner_vectors']} of them corner vectors)")
+        print("table coverage: " + vectors.format_coverage(record["coverage"])
+              .replace("\n", "\n                "))
         if not args.verify:
-            return 0
+            return EXIT_OK
         report = load_target(args.target).verify(out)
-    except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print_report(report)
-    return 0 if report.ok else 1
+        print_report(report)
+        return EXIT_OK if report.ok else EXIT_MISMATCH
+
+    return guarded(body)
 
 
 if __name__ == "__main__":

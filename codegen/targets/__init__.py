@@ -1,4 +1,4 @@
-"""Export targets. Each target module (`onnx`, `mcu`, `fpga`) provides:
+"""Export targets. Each target module (`golden`, `onnx`, `mcu`, `fpga`) provides:
 
 - `emit(ctx: ExportContext) -> None`: write the target's files into `ctx.out` (a fresh temporary
   folder that the CLI renames into place only when everything succeeded);
@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from sdk.golden import Divergence, Trace
+from sdk.golden import Divergence
 from sdk.ir import Network
 from sdk.vectors import Vectors
 
-TARGETS = ("onnx", "mcu", "fpga")
+TARGETS = ("golden", "onnx", "mcu", "fpga")
 #: Case statuses, worst last.
 STATUSES = ("pass", "fail", "error")
 
@@ -155,12 +155,10 @@ class Report:
 
 def divergence_dict(div: Divergence | dict | None) -> dict | None:
     """`sdk.golden.Divergence` as {"layer", "sample", "neuron", "time", "expected", "got"}
-    ("time" is the expected spike time for a spike-time layer, else None)."""
+    ("time": the first time step where the spike times differ, None for scores/classes)."""
     if div is None or isinstance(div, dict):
         return div
-    time_ = div.expected if div.layer not in ("scores", "classes") else None
-    return {"layer": div.layer, "sample": div.sample, "neuron": div.neuron, "time": time_,
-            "expected": div.expected, "got": div.got}
+    return div.to_dict()
 
 
 def format_divergence(div: dict | None) -> str:
@@ -176,16 +174,7 @@ def take_vectors(vectors: Vectors, n: int | None) -> Vectors:
     if n is None:
         return vectors
     check_vector_count(n)
-    t = vectors.trace
-
-    def cut(a):
-        return None if a is None else a[:n]
-
-    trace = Trace(layer_names=t.layer_names, times=tuple(a[:n] for a in t.times),
-                  input_times=cut(t.input_times), scores=t.scores[:n], classes=t.classes[:n],
-                  spike_counts=t.spike_counts[:n], input_spikes=t.input_spikes[:n],
-                  sops=t.sops[:n])
-    return Vectors(vectors.inputs[:n], trace)
+    return vectors.head(n)
 
 
 def check_vector_count(n: int | None) -> None:
