@@ -1,6 +1,6 @@
 """`make demo`: the whole toolchain end to end on a built-in default.
 
-    python -m sdk.demo
+    python -m codegen.demo
 
 1. train a TTFS MLP (sr+tr+tkbn) on mnist5k into runs/demo;
 2. quantize it (8-bit weights and kernels) and compare the float SNN with the integer golden
