@@ -132,7 +132,8 @@ def exact_matmul(a: np.ndarray, b: np.ndarray, bound: int) -> np.ndarray:
     """
     if bound >= 2**52:
         raise ValueError("exact_matmul: bound too large for exact float64 accumulation")
-    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return np.rint(np.asarray(a, dtype=np.float64) @ np.asarray(b, dtype=np.float64)
+                   ).astype(np.int64)
 
 
 def _run_chunk(net: Network, images: np.ndarray) -> Trace:
@@ -187,8 +188,8 @@ def _integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.
     def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return exact_matmul(a, b, bound)
 
-    if isinstance(layer, Conv2d):
-        return (layerops.conv(v, weight, layer.stride, layer.padding, matmul)
+    if isinstance(layer, Conv2d):       # patches built in float64 at once (exact: |v| < 2^53)
+        return (layerops.conv(v.astype(np.float64), weight, layer.stride, layer.padding, matmul)
                 + layer.bias[None, :, None, None])
     return matmul(layerops.flat(v), weight.T) + layer.bias[None, :]
 
