@@ -20,19 +20,24 @@ CASES = Path(__file__).resolve().parent / "firmware" / "test_runtime.c"
 
 
 @pytest.mark.parametrize("flavour", sorted(HOST_BUILDS))
-@pytest.mark.parametrize("types", [("8", "uint16_t"), ("16", "uint8_t"), ("5", "uint8_t"),
-                                   ("4", "uint16_t"), ("3", "uint8_t"), ("2", "uint16_t")],
+@pytest.mark.parametrize("types", [("8", "uint16_t", "0"), ("16", "uint8_t", "0"),
+                                   ("5", "uint8_t", "0"), ("4", "uint16_t", "0"),
+                                   ("3", "uint8_t", "1"), ("2", "uint16_t", "1")],
                          ids="-".join)
 def test_runtime_cases(tmp_path, flavour, types):
+    """(weight bits, spike-time type, TTFS_MUL_TABLE): the product tables of cores without a
+    multiplier are checked on the host too."""
     gcc = need_tool("gcc")
     exe = tmp_path / "test_runtime"
-    bits, time = types
+    bits, time, table = types
     subprocess.run([gcc, *HOST_BUILDS[flavour], f"-DTTFS_WEIGHT_BITS={bits}U",
+                    f"-DTTFS_MUL_TABLE={table}",
                     f"-DTTFS_TIME_T={time}",
                     "-I", str(RUNTIME), "-o", str(exe), str(CASES)], check=True)
     proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"0 failures ({bits}-bit weights)" in proc.stdout
+    tables = ", product tables" if table == "1" else ""
+    assert f"0 failures ({bits}-bit weights{tables})" in proc.stdout
 
 
 def test_runtime_header_compiles_as_cxx_and_for_cortex_m0_and_rv32ec(tmp_path):

@@ -36,6 +36,10 @@
  *                      encoder; a model file sets those it does not use to 0, so their code is
  *                      not in its object file.
  *   TTFS_MAX_LAYERS    capacity of `struct ttfs_stats` (see ttfs_stats.h).
+ *   TTFS_MUL_TABLE     1: multiply through a per-event table of the 2^B products field * v
+ *                      (2^B - 1 additions per event) instead of one multiplication per
+ *                      weight -- for cores without a multiplier (RV32E/I without M, where each
+ *                      product is a libgcc call). Default: 1 on RISC-V without M and B <= 4.
  */
 #ifndef TTFS_H
 #define TTFS_H
@@ -68,6 +72,17 @@ extern "C" {
 #endif
 #ifndef TTFS_WITH_TTFS_INPUT
 #define TTFS_WITH_TTFS_INPUT 1
+#endif
+
+#ifndef TTFS_MUL_TABLE
+#if defined(__riscv) && !defined(__riscv_mul) && (TTFS_WEIGHT_BITS <= 4)
+#define TTFS_MUL_TABLE 1
+#else
+#define TTFS_MUL_TABLE 0
+#endif
+#endif
+#if TTFS_MUL_TABLE && (TTFS_WEIGHT_BITS > 8)
+#error "TTFS_MUL_TABLE needs TTFS_WEIGHT_BITS <= 8"
 #endif
 
 /** Weight fields per 32-bit word, the field mask and the offset of the offset-binary code. */
@@ -172,6 +187,40 @@ static inline int32_t ttfs_weight_at(const uint32_t *row, uint32_t f)
 }
 
 /**
+ * The operand v of one input event, ready for ttfs_scatter: v itself, and with TTFS_MUL_TABLE
+ * the products u * v of every field value u (built with additions).
+ */
+struct ttfs_operand {
+    uint32_t v;
+#if TTFS_MUL_TABLE
+    uint32_t product[1U << TTFS_WEIGHT_BITS];
+#endif
+};
+
+static inline void ttfs_operand_set(struct ttfs_operand *op, uint32_t v)
+{
+#if TTFS_MUL_TABLE
+    uint32_t u;
+
+    op->product[0] = 0U;
+    for (u = 1U; u < (1U << TTFS_WEIGHT_BITS); u++) {
+        op->product[u] = op->product[u - 1U] + v;
+    }
+#endif
+    op->v = v;
+}
+
+/** field * v (mod 2^32) for a field value 0 .. 2^B - 1. */
+static inline uint32_t ttfs_times(const struct ttfs_operand *op, uint32_t field)
+{
+#if TTFS_MUL_TABLE
+    return op->product[field];
+#else
+    return field * op->v;
+#endif
+}
+
+/**
  * acc[f] += (w_f + 2^(B-1)) * v (mod 2^32) for the n weights w_f of one packed row: the work of
  * one input event, on the raw fields. The caller subtracts 2^(B-1) * (sum of the operands it
  * scattered) once per accumulator afterwards (ttfs_unbias), which leaves exactly
@@ -179,7 +228,8 @@ static inline int32_t ttfs_weight_at(const uint32_t *row, uint32_t f)
  * The arithmetic is unsigned (wraps, never overflows); the final value is the true int32 sum.
  * Each word is loaded once; the field loop has a constant trip count and is unrolled.
  */
-static inline void ttfs_scatter(const uint32_t *row, uint32_t n, uint32_t v, uint32_t *acc)
+static inline void ttfs_scatter(const uint32_t *row, uint32_t n, const struct ttfs_operand *op,
+                                uint32_t *acc)
 {
     uint32_t f;
 
@@ -187,7 +237,7 @@ static inline void ttfs_scatter(const uint32_t *row, uint32_t n, uint32_t v, uin
         uint32_t word = row[0];
         TTFS_UNROLL
         for (f = 0U; f < TTFS_WEIGHTS_PER_WORD; f++) {
-            acc[f] += (word & TTFS_WEIGHT_MASK) * v;
+            acc[f] += ttfs_times(op, word & TTFS_WEIGHT_MASK);
             word >>= (uint32_t)TTFS_WEIGHT_BITS;
         }
         row = &row[1];
@@ -197,7 +247,7 @@ static inline void ttfs_scatter(const uint32_t *row, uint32_t n, uint32_t v, uin
     if (n > 0U) {
         uint32_t word = row[0];
         for (f = 0U; f < n; f++) {
-            acc[f] += (word & TTFS_WEIGHT_MASK) * v;
+            acc[f] += ttfs_times(op, word & TTFS_WEIGHT_MASK);
             word >>= (uint32_t)TTFS_WEIGHT_BITS;
         }
     }
@@ -286,6 +336,7 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
     const uint32_t n_out = ttfs_size_out(layer);
     const uint32_t words = ttfs_row_words(n_out);
     uint32_t *raw = (uint32_t *)acc;
+    struct ttfs_operand op;
     uint32_t operands = 0U;
     uint32_t events = 0U;
     uint32_t i;
@@ -297,7 +348,8 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
         for (i = 0U; i < n_in; i++) {
             uint32_t v = in->pixels[i];
             if (v != 0U) {
-                ttfs_scatter(&layer->weight[i * words], n_out, v, raw);
+                ttfs_operand_set(&op, v);
+                ttfs_scatter(&layer->weight[i * words], n_out, &op, raw);
                 operands += v;
                 events++;
             }
@@ -307,7 +359,8 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
             if (in->times[i] < in->T) {
                 uint32_t v = in->kernel[in->times[i]];
                 if (v != 0U) {
-                    ttfs_scatter(&layer->weight[i * words], n_out, v, raw);
+                    ttfs_operand_set(&op, v);
+                    ttfs_scatter(&layer->weight[i * words], n_out, &op, raw);
                     operands += v;
                 }
                 events++;
@@ -436,6 +489,7 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
             }
             fan_out = c_out * (y_hi - y_lo) * (x_hi - x_lo);
             for (c_in = 0U; c_in < layer->c_in; c_in++) {
+                struct ttfs_operand op;
                 int32_t v;
                 uint32_t ring = ring_lo;
                 uint32_t oy;
@@ -444,6 +498,7 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
                     continue;
                 }
                 *sops += fan_out;
+                ttfs_operand_set(&op, (uint32_t)v);
                 for (oy = y_lo; oy < y_hi; oy++) {
                     uint32_t dy = y + p - (oy * s);
                     uint32_t *a = &acc[(ring * row_len) + (x_lo * c_out)];
@@ -452,7 +507,7 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
                     uint32_t w = ((((dy * k) + (x + p - (x_lo * s))) * layer->c_in) + c_in) * words;
                     uint32_t ox;
                     for (ox = x_lo; ox < x_hi; ox++) {
-                        ttfs_scatter(&layer->weight[w], c_out, (uint32_t)v, a);
+                        ttfs_scatter(&layer->weight[w], c_out, &op, a);
                         *sum += (uint32_t)v;
                         sum = &sum[1];
                         a = &a[c_out];

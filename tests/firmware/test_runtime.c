@@ -53,6 +53,7 @@ static void test_packed_weights(void)
     int32_t w[N];
     uint32_t row[N];
     uint32_t acc[N + 1];
+    struct ttfs_operand three;
     uint32_t i;
 
     for (i = 0U; i < (uint32_t)N; i++) {
@@ -65,7 +66,9 @@ static void test_packed_weights(void)
     for (i = 0U; i < (uint32_t)N; i++) {
         CHECK_EQ(ttfs_weight_at(row, i), w[i]);
     }
-    ttfs_scatter(row, N, 3U, acc);
+    ttfs_operand_set(&three, 3U);
+    CHECK_EQ(ttfs_times(&three, TTFS_WEIGHT_MASK), 3U * TTFS_WEIGHT_MASK);
+    ttfs_scatter(row, N, &three, acc);
     for (i = 0U; i < (uint32_t)N; i++) {
         CHECK_EQ(acc[i], i + (uint32_t)((w[i] + TTFS_WEIGHT_OFFSET) * 3));
         CHECK_EQ(ttfs_unbias(acc[i], 3U), (int32_t)i + (w[i] * 3));
@@ -511,6 +514,7 @@ int main(void)
     test_run();
     test_run_ttfs_pool();
 #endif
-    printf("%d failures (%u-bit weights)\n", failures, (unsigned)TTFS_WEIGHT_BITS);
+    printf("%d failures (%u-bit weights%s)\n", failures, (unsigned)TTFS_WEIGHT_BITS,
+           TTFS_MUL_TABLE ? ", product tables" : "");
     return failures;
 }
