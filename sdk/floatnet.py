@@ -314,8 +314,8 @@ def check_network(net: FloatNetwork) -> None:
     for name, tau, td in kernels:
         problem = limits.kernel_problem(tau, td, T=net.T, q=net.q)
         if problem:
-            raise NetworkError(f"layer '{name}': kernel parameters ({name}.tau, {name}.td): "
-                               f"{problem}")
+            raise NetworkError(f"layer '{name}': kernel parameters tau={tau}, td={td} "
+                               f"({name}.tau, {name}.td): {problem}")
     for layer in net.layers:
         if layer.weight is not None and not (np.isfinite(layer.weight).all()
                                              and np.isfinite(layer.bias).all()):

@@ -218,7 +218,7 @@ def _kernel_params(fnet: FloatNetwork, tau: float | None, td: float | None, wher
     problem = ("tau and td are missing" if tau is None or td is None
                else limits.kernel_problem(tau, td, T=fnet.T, q=fnet.q))
     if problem:
-        raise QuantizeError(f"layer '{where}': kernel parameters: {problem}")
+        raise QuantizeError(f"layer '{where}': kernel parameters tau={tau}, td={td}: {problem}")
     return float(tau), float(td)
 
 

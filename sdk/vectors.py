@@ -94,8 +94,9 @@ def corner_images(net: Network, *, seed: int = 0, max_images: int = 256) -> np.n
 
     In this order: all-0, all-255, a ramp holding every byte value (every entry of a `ttfs`
     input time table), the two images that give the largest and the most negative membrane
-    any input can give in the first weighted layer (`real` coding), exact threshold ties u = Theta[t] and one below
-    (u = Theta[t] - 1) of one first-layer neuron for every reachable t, a dead-zone image
+    any input can give in the first weighted layer (`real` coding), exact threshold ties
+    u = Theta[t] and one below (u = Theta[t] - 1) of one first-layer neuron for every
+    reachable t, a dead-zone image
     (0 < u < Theta[T-1]), and then searched images, until every reachable threshold and kernel
     entry of every spiking layer (`table_coverage`) is hit, or no more can be found, and every
     layer that can be silenced is silent in one image. Searched images that add nothing are

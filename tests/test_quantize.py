@@ -180,7 +180,8 @@ def test_unsupported_layer_is_refused():
 def test_bad_kernel_parameters_are_refused(tau, td, message):
     hidden = dense("fc", [[1.0, 1.0]], [0.0], tau=tau, td=td)
     fnet = float_net([FLAT2, hidden, dense("out", [[1.0]], [0.0], kind="output")], T=8)
-    with pytest.raises(QuantizeError, match=r"layer 'fc': kernel parameters: .*" + message):
+    with pytest.raises(QuantizeError,
+                       match=r"layer 'fc': kernel parameters tau=.*, td=.*: .*" + message):
         quantize(fnet)
 
 
