@@ -25,16 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk import golden, layerops, npzip
+from sdk import golden, layerops, limits, npzip
 from sdk.ir import SPIKING, WEIGHTED, MaxPool2d, Network
 
-#: Largest first-layer effective weight matrix (n_in x n_out) built for the tie search.
+#: Largest first-layer effective weight matrix (n_in x n_out) built for the tie search (it is
+#: computed from n_in unit images in one batch, which must also fit the simulation budget).
 MAX_AFFINE = 2**24
 #: Path points evaluated per bisection step, and rounds of walks over the missing entries.
 PATH_POINTS = 48
 WALK_ROUNDS = 8
-#: Candidate images the search evaluates at most (bounds its time: a few seconds).
+#: Candidate images the search evaluates at most (bounds its time: a few seconds), and the
+#: multiply-accumulates of all of them together (fewer candidates for large networks).
 MAX_CANDIDATES = 4096
+MAX_SEARCH_MACS = 2 * 10**10
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +241,9 @@ def _first_layer_corners(net: Network) -> list[np.ndarray]:
     first = next(i for i, layer in enumerate(net.layers) if isinstance(layer, WEIGHTED))
     layer, info = net.layers[first], net.info[first]
     n_out = math.prod(info.out_shape)
-    if net.input_coding != "real" or net.n_inputs * n_out > MAX_AFFINE:
+    per_sample, _, _ = limits.working_set([net.steps[first]])
+    if (net.input_coding != "real" or net.n_inputs * n_out > MAX_AFFINE
+            or net.n_inputs * per_sample > limits.SIM_BUDGET_BYTES):
         return []
     bias, affine = _affine(net, first)                       # [n_out], [n_out, n_in]
     bound = np.abs(bias) + 255 * np.abs(affine).sum(axis=1)
@@ -318,6 +323,10 @@ class _TableSearch:
         self.hit: set = set()
         self.wanted = {(name, what, t) for name, reach in reachable_entries(net).items()
                        for t in reach for what in ("theta", "kernel")}
+        macs = sum(math.prod(out) * (math.prod(inp) if kind != "conv2d" else inp[0] * k * k)
+                   for kind, inp, out, k in net.steps if kind in ("conv2d", "dense", "output"))
+        self.max_candidates = int(np.clip(MAX_SEARCH_MACS // max(macs, 1), 256,
+                                          MAX_CANDIDATES))
 
     def add(self, images: np.ndarray) -> golden.Trace:
         trace = golden.run(self.net, images)
@@ -370,7 +379,7 @@ class _TableSearch:
         b = images[int(self.rng.choice(np.flatnonzero(after[:, j])))].astype(np.int64)
         lo, hi = 0, int(np.abs(b - a).sum())
         for _ in range(6):
-            if hi - lo <= 1 or len(self.entries) >= MAX_CANDIDATES:
+            if hi - lo <= 1 or len(self.entries) >= self.max_candidates:
                 return
             steps = np.unique(np.linspace(lo, hi, PATH_POINTS).round().astype(np.int64))
             points = np.stack([_path_point(a, b, step) for step in steps])
