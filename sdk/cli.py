@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-bypass", type=float, help="SR bypass probability p_b (default 0)")
     p.add_argument("--batch-size", type=int, help="mini-batch size (default 128)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr-schedule", help="constant | cosine (default constant)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--input-coding", help="real | ttfs (default real)")
     p.add_argument("--device", help="cpu | cuda (default cpu)")

@@ -66,6 +66,7 @@ from sdk.simulate import run_closed_form
 
 METHODS = ("relu", "sm", "sr", "sr+tr", "sr+tr+tkbn")
 TKBN_FORMS = ("taylor", "tail")
+LR_SCHEDULES = ("constant", "cosine")
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 PLOT_FILE = "training.png"
@@ -115,6 +116,8 @@ class TrainConfig:
     augment: int = 0
     #: bfloat16 autocast on CUDA (the TTFS activation stays float32)
     amp: bool = False
+    #: learning rate per epoch e: constant, or cosine lr (1 + cos(pi e / epochs)) / 2
+    lr_schedule: str = "constant"
 
     def resolved(self) -> TrainConfig:
         """A validated copy with E_SR and E_tk filled in; raises TrainingError."""
@@ -154,6 +157,8 @@ class TrainConfig:
              f"weight-bits must be in 2..16, got {cfg.weight_bits}"),
             (cfg.augment >= 0, f"augment must be >= 0, got {cfg.augment}"),
             (not cfg.amp or cfg.device == "cuda", "--amp needs --device cuda"),
+            (cfg.lr_schedule in LR_SCHEDULES, f"unknown lr-schedule {cfg.lr_schedule!r}; "
+                                              f"expected {' or '.join(LR_SCHEDULES)}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -331,6 +336,9 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
         # parameters it reduces fixed
         for p in model.kernel_parameters():
             p.requires_grad_(train_kernel or job.world > 1)
+        for opt in (opt_w, opt_k):
+            for group in opt.param_groups:
+                group["lr"] = epoch_lr(cfg, epoch)
         model.train()
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler), dtype=torch.long, device=cfg.device)
@@ -400,6 +408,14 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
         best = (cfg.epochs - 1, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[1])
     return Fit(model, history, best[0], val_y)
+
+
+def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
+    """The learning rate of `epoch` under `cfg.lr_schedule` (a function of the epoch alone, so
+    a resumed run continues the schedule)."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * (1 + math.cos(math.pi * epoch / cfg.epochs)) / 2
+    return cfg.lr
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

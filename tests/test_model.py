@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sdk.floatnet import NetworkError, check_layer_specs, layer_shapes
-from sdk.model import ARCHITECTURES, TTFSNet, build_model, classes
+from sdk.model import ARCHITECTURES, TTFSNet, architecture, build_model, classes, parse_arch
+from sdk.quantize import quantize
 
 
 def make(arch="cnn", shape=(1, 28, 28), coding="real", seed=0):
@@ -117,3 +118,51 @@ def test_build_model_from_config_round_trip():
 
 def test_classes_take_the_lowest_index_on_ties():
     assert classes(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])).tolist() == [1, 0]
+
+
+def test_arch_spec_string_is_the_cnn_and_errors_name_the_token():
+    assert parse_arch("c16k5,p2,c32k5,p2,d128", 10) == ARCHITECTURES["cnn"]((1, 28, 28), 10)
+    assert parse_arch("d256", 10) == ARCHITECTURES["mlp"]((1, 28, 28), 10)
+    assert parse_arch("c8k3s2p0", 3)[0] == {"kind": "conv2d", "name": "conv1",
+                                           "out_channels": 8, "kernel_size": 3, "stride": 2,
+                                           "padding": 0}
+    with pytest.raises(NetworkError, match=r"token 2 'x5' is not a layer; expected comma"):
+        parse_arch("c8k3,x5", 10)
+    with pytest.raises(NetworkError, match=r"'p2' comes after a dense layer"):
+        parse_arch("d10,p2", 10)
+    layers = architecture("c4k3,p2,d8", (1, 8, 8), 10)
+    TTFSNet(layers, (1, 8, 8), T=8, q=0.5, tau0=2.0, td0=0.0)
+    custom = [{"kind": "flatten", "name": "f"}, {"kind": "output", "name": "o",
+                                                 "out_features": 3}]
+    assert architecture("cnn", (4, 1, 1), 3, custom) == custom
+
+
+def test_qat_forward_uses_the_quantizers_integer_weights():
+    """In eval mode a QAT model computes with exactly W_int * s_w of sdk.quantize's folding;
+    in training its gradient reaches the float weights (straight through)."""
+    torch.manual_seed(0)
+    model = TTFSNet(ARCHITECTURES["cnn"]((1, 8, 8), 10), (1, 8, 8), T=8, q=0.5, tau0=2.0,
+                    td0=0.0, weight_bits=3)
+    x = torch.rand(16, 1, 8, 8)
+    model.train()
+    model(x).sum().backward()
+    assert model.conv1.weight.grad.abs().sum() > 0 and model.conv1.bn.weight.grad is not None
+    for h in model.hidden:
+        h.bn.running_mean.uniform_(-0.1, 0.1)
+        h.bn.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    fnet = model.float_network()
+    net = quantize(fnet)
+    assert net.weight_bits == 3
+    for fl, il in zip([f for f in fnet.layers if f.weight is not None],
+                      [layer for layer in net.layers if hasattr(layer, "weight")]):
+        assert np.abs(il.weight).max() == 3
+        step = np.abs(fl.weight).max() / 3
+        np.testing.assert_allclose(fl.weight, il.weight * step, rtol=1e-12, atol=1e-15)
+    # the float weights of the same state, quantized, give the same integers
+    plain = build_model(model.config() | {"weight_bits": None})
+    plain.load_state_dict(model.state_dict())
+    again = quantize(plain.float_network(), weight_bits=3)
+    for a, b in zip(net.layers, again.layers):
+        if hasattr(a, "weight"):
+            np.testing.assert_array_equal(a.weight, b.weight)

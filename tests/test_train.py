@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from sdk.data import load_dataset
 from sdk.floatnet import NetworkError, load_float_network
 from sdk.simulate import run_closed_form
-from sdk.train import (TrainConfig, TrainingError, evaluate_run, fit, train,
+from sdk.train import (TrainConfig, TrainingError, evaluate_run, fit, shift, train,
                        write_run)
 
 
@@ -150,3 +150,63 @@ def test_fit_from_init_state_and_write_run(digits, tmp_path):
     assert net.layers[1].weight.shape == (256, 64)
     assert json.loads((tmp_path / "result.json").read_text()) == {"test_accuracy": 0.5}
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_qat_run_deploys_at_its_trained_accuracy(tmp_path, digits):
+    """--weight-bits 3: the run's float-SNN test accuracy (fake-quantized weights) is the
+    integer model's (sdk.quantize defaults to the run's weight_bits, sdk.golden runs it)."""
+    from sdk import golden
+    from sdk.quantize import quantize
+
+    result = train(config(arch="d256", epochs=4, weight_bits=3, T=16, tau0=4.0), tmp_path / "q",
+                   quiet=True)
+    saved = json.loads((tmp_path / "q" / "config.json").read_text())
+    assert saved["weight_bits"] == 3 and saved["arch"] == "d256"
+    net = quantize(load_float_network(tmp_path / "q"))
+    assert net.weight_bits == 3
+    trace = golden.run(net, digits.test_images)
+    integer = (trace.classes == digits.test_labels).mean()
+    assert result["snn_test_accuracy"] > 0.7
+    assert abs(integer - result["snn_test_accuracy"]) <= 0.02
+
+
+def test_cli_layers_from_toml_and_options(tmp_path, capsys):
+    from sdk.cli import main
+
+    toml = tmp_path / "net.toml"
+    toml.write_text('dataset = "digits"\nepochs = 1\nT = 8\ntau0 = 2.0\naugment = 1\n'
+                    'lr-schedule = "cosine"\n'
+                    '[[layers]]\nkind = "conv2d"\nname = "c1"\nout_channels = 4\n'
+                    'kernel_size = 3\npadding = 1\n[[layers]]\nkind = "maxpool2d"\n'
+                    'name = "p1"\nsize = 2\n[[layers]]\nkind = "flatten"\nname = "f"\n'
+                    '[[layers]]\nkind = "output"\nname = "o"\nout_features = 10\n')
+    assert main(["--config", str(toml), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert [s["name"] for s in saved["layers"]] == ["c1", "p1", "f", "o"]
+    assert saved["augment"] == 1 and saved["lr_schedule"] == "cosine"
+    result = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert result["train_images"] == 1437 and result["test_images"] == 360
+    assert result["validation_images"] == 144 and result["fit_images"] == 1293
+    capsys.readouterr()
+    toml.write_text('[[layers]]\nkind = "dense"\nname = "d"\n')
+    assert main(["--config", str(toml), "--dataset", "digits", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "layer 'd' (dense): 'out_features' must be" in capsys.readouterr().err
+    assert main(["--arch", "c8k5,q3", "--out", str(tmp_path / "bad")]) == 2
+    assert "token 2 'q3' is not a layer" in capsys.readouterr().err
+    assert main(["--weight-bits", "1", "--out", str(tmp_path / "bad")]) == 2
+    assert "weight-bits must be in 2..16, got 1" in capsys.readouterr().err
+    assert main(["--dataset", "yinyang", "--arch", "mlp", "--augment", "2", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "too small to shift" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_shift_moves_each_image_by_its_own_offset():
+    images = torch.arange(2 * 25, dtype=torch.float32).reshape(2, 1, 5, 5) + 1
+    out = shift(images, 1, torch.Generator().manual_seed(0))
+    for n in range(2):
+        matches = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                   if torch.equal(out[n, 0], torch.nn.functional.pad(
+                       images[n, 0], (1, 1, 1, 1))[1 + dy:6 + dy, 1 + dx:6 + dx])]
+        assert len(matches) == 1
