@@ -133,7 +133,7 @@ def load_suite(path: str | Path, *, cache: Path | None = None, jobs: int | None 
         raise SuiteError(f"{path}: cannot read ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SuiteError(f"{path}: not valid TOML ({exc})") from None
-    where = path.name
+    where = str(path)
     _keys(data, SUITE_KEYS, where)
     base = path.parent
     models = tuple(_model(m, base, f"{where}: model[{i}]")
@@ -156,7 +156,7 @@ def load_suite(path: str | Path, *, cache: Path | None = None, jobs: int | None 
             raise SuiteError(f"{where}: model {m.name!r}: targets {unknown} have no [[target]]")
     cache_dir = cache or (base / data["cache"] if "cache" in data else cache_home() / "regress")
     jobs = jobs if jobs is not None else _int(data.get("jobs", 1), f"{where}: jobs", 1, 256)
-    return Suite(path, models, target_specs, vsets, Path(cache_dir), jobs)
+    return Suite(path, models, target_specs, vsets, Path(cache_dir).absolute(), jobs)
 
 
 def _keys(table: dict, allowed: set[str], where: str) -> None:

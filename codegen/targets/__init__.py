@@ -209,9 +209,9 @@ def default_build_dir(out: Path) -> Path:
 
 
 def resolve_build_dir(out: Path, build_dir: Path | None) -> Path:
-    """`build_dir` (or `default_build_dir(out)`), created; ExportError when it lies inside
-    `out` (the export stays read-only)."""
-    build = Path(build_dir) if build_dir is not None else default_build_dir(out)
+    """`build_dir` (or `default_build_dir(out)`) as an absolute path, created; ExportError
+    when it lies inside `out` (the export stays read-only)."""
+    build = (Path(build_dir) if build_dir is not None else default_build_dir(out)).absolute()
     a, b = Path(out).resolve(), build.resolve()
     if b == a or a in b.parents:
         raise ExportError(f"--build-dir {build}: must lie outside the export folder {out}")
