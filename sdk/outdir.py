@@ -66,6 +66,8 @@ def check_target(out: str | os.PathLike, *, sources: Iterable[str | os.PathLike]
             raise OutDirError(f"{what} {raw}: is {name} or contains it; replacing it would "
                               "delete it; give a new folder")
     for source in sources:
+        if not os.fspath(source):
+            continue            # no source named; its reader reports that
         src = _real(Path(source))
         if real == src or real in src.parents:
             raise OutDirError(f"{what} {raw}: is or contains the source {source}; replacing it "

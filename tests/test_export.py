@@ -368,3 +368,23 @@ def test_verify_refuses_new_options_for_an_old_style_target(model_file, tmp_path
     assert verify_cli.main([str(out), "--board", "none"]) == 2
     assert capsys.readouterr().err.endswith("--board: the stub target does not support this "
                                             "option yet\n")
+
+
+def test_a_missing_extra_names_what_to_install(digits_run, tmp_path):
+    # torch and onnx not installed (a core `pip install ttfs-sdk[hw]`): a run directory still
+    # exports to mcu; the onnx target says which extra it needs, exit 3, no traceback
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'onnx', 'onnxruntime'):\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from codegen.export_cli import main\n"
+            f"args = [{str(digits_run)!r}, '-o', {str(tmp_path / 'o')!r}, '--vectors', '3']\n"
+            "assert main(args + ['--target', 'mcu']) == 0\n"
+            "sys.exit(main(args + ['--target', 'onnx', '--force']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr == ("error: --target onnx needs the Python package 'onnx', which is not "
+                           "installed: pip install 'ttfs-sdk[onnx]'\n")
+    assert (tmp_path / "o" / "model.ttfs").is_file()       # the mcu export is still there
