@@ -13,6 +13,8 @@ op type) and the reason. Accepted, as one chain from the single graph input to t
   orders are equal because max and ReLU commute);
 - `Flatten` (axis 1) and `Reshape` to [N, C*H*W] with a constant shape;
 - `Identity` anywhere; a trailing `Softmax`/`LogSoftmax` (argmax does not change);
+- shape arithmetic on constants (`Shape` of the chain's tensor, `Gather`, `Unsqueeze`,
+  `Squeeze`, `Concat`, `Slice`, `Cast`), as torch writes `x.view(x.size(0), -1)`;
 - an input normalisation `Sub`/`Div`/`Mul`/`Add` by constants (scalar or per channel) between
   the graph input and the first weighted layer, folded into that layer (`InputAffine`).
 
@@ -31,7 +33,8 @@ import numpy as np
 #: Lowest default-domain opset accepted.
 MIN_OPSET = 13
 WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
-AFFINE_OPS = ("Sub", "Div", "Mul", "Add")
+#: Ops evaluated when all their inputs are constants (shape arithmetic).
+SHAPE_OPS = ("Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Identity")
 
 
 class OnnxImportError(ValueError):
@@ -233,6 +236,10 @@ class _Builder:
         if op == "Constant":
             self._constant(node, index)
             return
+        if op == "Shape" or (op in SHAPE_OPS and node.input
+                             and all(i in self.g.consts for i in node.input if i)):
+            self._fold_shape(node, index, _attrs(node))
+            return
         if node.domain not in ("", "ai.onnx"):
             raise OnnxImportError(f"{_label(node, index)}: custom domain '{node.domain}' is "
                                   "not supported")
@@ -271,6 +278,45 @@ class _Builder:
             raise OnnxImportError(f"{_label(node, index)}: only tensor 'value' constants are "
                                   "supported")
         self.g.consts[node.output[0]] = self.g.numpy_helper.to_array(value).astype(np.float64)
+
+    def _fold_shape(self, node, index: int, a: dict) -> None:
+        """Evaluate shape arithmetic on constants, e.g. torch's `x.view(x.size(0), -1)`:
+        Shape -> Gather -> Unsqueeze -> Concat -> Reshape. `Shape` of the chain's tensor is
+        [0, *shape]: the batch axis as 0, which Reshape reads as "keep this axis"."""
+        c = self.g.consts
+        if node.op_type == "Shape":
+            if list(node.input) != [self.current] or a.get("start", 0) or "end" in a:
+                raise OnnxImportError(f"{_label(node, index)}: only the full shape of the "
+                                      "chain's tensor is supported")
+            value = np.array([0, *self.shape], dtype=np.float64)
+        else:
+            args = [c[i] if i else None for i in node.input]
+            ints = [None if v is None else v.astype(np.int64) for v in args]
+            op = node.op_type
+            if op == "Gather":
+                value = np.take(args[0], ints[1], axis=a.get("axis", 0))
+            elif op == "Unsqueeze":
+                value = args[0]
+                for axis in sorted(ints[1].reshape(-1).tolist()):
+                    value = np.expand_dims(value, axis if axis >= 0 else value.ndim + 1 + axis)
+            elif op == "Squeeze":
+                value = np.squeeze(args[0], axis=None if len(args) < 2 or args[1] is None
+                                   else tuple(ints[1].reshape(-1).tolist()))
+            elif op == "Concat":
+                value = np.concatenate([np.atleast_1d(v) for v in args], axis=a.get("axis", 0))
+            elif op == "Slice":
+                starts, ends = ints[1].tolist(), ints[2].tolist()
+                axes = ints[3].tolist() if len(ints) > 3 and ints[3] is not None \
+                    else list(range(len(starts)))
+                steps = ints[4].tolist() if len(ints) > 4 and ints[4] is not None \
+                    else [1] * len(starts)
+                index_tuple = [slice(None)] * args[0].ndim
+                for axis, start, end, step in zip(axes, starts, ends, steps):
+                    index_tuple[axis] = slice(start, end, step)
+                value = args[0][tuple(index_tuple)]
+            else:                                   # Cast, Identity
+                value = args[0]
+        c[node.output[0]] = np.asarray(value, dtype=np.float64)
 
     def _new(self, kind: str, node, index: int, weight: np.ndarray, bias: np.ndarray,
              out_shape: tuple, **extra) -> None:

@@ -54,13 +54,25 @@ def _train(model: nn.Module, dataset, epochs: int) -> nn.Module:
     return model.eval()
 
 
+class _Cnn(nn.Module):
+    """conv3x3(8) - BN - maxpool 2 - ReLU - x.view(N, -1) - dense 32 - ReLU - dense 10: pool
+    before ReLU and torch's Shape/Gather/Concat reshape, as hand-written models often have."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.fc1, self.fc2 = nn.Linear(128, 32), nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = torch.relu(torch.max_pool2d(self.bn(self.conv(x)), 2))
+        return self.fc2(torch.relu(self.fc1(x.view(x.size(0), -1))))
+
+
 @pytest.fixture(scope="module")
 def torch_cnn(digits, tmp_path_factory) -> Path:
-    """conv3x3(8) - BN - ReLU - maxpool 2 - flatten - dense 32 - ReLU - dense 10, from torch."""
+    """The `_Cnn`, trained and exported by torch.onnx.export (TorchScript exporter)."""
     torch.set_num_threads(1)
-    model = _train(nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(128, 32), nn.ReLU(),
-                                 nn.Linear(32, 10)), digits, epochs=15)
+    model = _train(_Cnn(), digits, epochs=15)
     path = tmp_path_factory.mktemp("onnx") / "cnn.onnx"
     torch.onnx.export(model, torch.zeros(1, 1, 8, 8), str(path), input_names=["x"],
                       output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
