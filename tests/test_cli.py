@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,21 @@ def test_existing_out_needs_force(run_dir, tmp_path, capsys):
     assert (out / "keep.txt").exists()
     assert main(FAST + ["--out", str(out), "--force", "--epochs", "1"]) == 0
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("out, message", [
+    (".", "is the current folder or contains it"),
+    ("..", "is the current folder or contains it"),
+    ("~", "is the home folder or contains it"),
+    ("/", "is a filesystem root"),
+])
+def test_dangerous_out_is_refused_before_training(tmp_path, monkeypatch, capsys, out, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("x")
+    out = out.replace("~", str(Path.home()))
+    err = error_line(capsys, FAST + ["--out", out, "--force"])
+    assert err.startswith("error: --out ") and message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
 def test_bad_eval_dirs(run_dir, tmp_path, capsys):
