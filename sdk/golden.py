@@ -18,7 +18,6 @@ output positions whose receptive field covers the input position).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -26,11 +25,6 @@ import numpy as np
 
 from sdk import layerops, limits
 from sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, Network, Output
-
-try:                                    # optional: keeps BLAS to one thread (see `run`)
-    from threadpoolctl import threadpool_limits
-except ImportError:                     # pragma: no cover - the core install has it
-    threadpool_limits = None
 
 #: Samples simulated at once at most; `sdk.limits.chunk_size` lowers it for large layers.
 CHUNK = limits.CHUNK
@@ -101,12 +95,8 @@ def run(net: Network, images: np.ndarray) -> Trace:
     """
     images = as_images(net, images)
     chunk = limits.chunk_size(net.steps)
-    with _one_blas_thread():
+    with layerops.one_blas_thread():
         return layerops.chunked(lambda part: _run_chunk(net, part), images, chunk)
-
-
-def _one_blas_thread():
-    return threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
 
 
 def operands(times: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -1,17 +1,31 @@
 """Array steps shared by the float (`sdk.simulate`) and integer (`sdk.golden`) simulators.
 
 Written once, dtype-agnostic: chunking a batch, im2col for convolutions, max pooling of spike
-times, structural fan-out (for SOPs). The arithmetic that differs (float decode vs integer
-operands, float vs integer thresholds) stays in the simulators.
+times, structural fan-out (for SOPs), one BLAS thread. The arithmetic that differs (float
+decode vs integer operands, float vs integer thresholds) stays in the simulators.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Callable
 
 import numpy as np
+
+try:                                    # optional; a core dependency, so normally present
+    from threadpoolctl import threadpool_limits
+except ImportError:                     # pragma: no cover
+    threadpool_limits = None
+
+
+def one_blas_thread():
+    """Context in which BLAS uses one thread: the simulators' matrices are small, and BLAS
+    threads only fight over the cores (measured 2-7x slower on a busy 2-core machine)."""
+    if threadpool_limits is None:       # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def flat(a: np.ndarray) -> np.ndarray:

@@ -68,7 +68,9 @@ def _chunked(net: FloatNetwork, images: np.ndarray, chunk_fn) -> Trace:
         raise ValueError(f"images: expected uint8 [N, {', '.join(map(str, net.input_shape))}], "
                          f"got {images.dtype} {list(images.shape)}")
     steps = [(layer.kind, layer.in_shape, layer.out_shape, _k(layer)) for layer in net.layers]
-    return layerops.chunked(lambda part: chunk_fn(net, part), images, limits.chunk_size(steps))
+    with layerops.one_blas_thread():
+        return layerops.chunked(lambda part: chunk_fn(net, part), images,
+                                limits.chunk_size(steps))
 
 
 def _k(layer: FloatLayer) -> int:
