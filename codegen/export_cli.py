@@ -230,8 +230,11 @@ def main(argv: list[str] | None = None) -> int:
               .replace("\n", "\n                "))
         if not args.verify:
             return EXIT_OK
-        report = load_target(args.target).verify(out)
+        from codegen.verify_cli import REPORT_FILE, run_verify
+
+        report, _, build = run_verify(out)
         print_report(report)
+        print(f"report: {build / REPORT_FILE}")
         return EXIT_OK if report.ok else EXIT_MISMATCH
 
     return guarded(body)

@@ -274,9 +274,12 @@ def scratch_plan(net: Network) -> dict:
 
 
 def vector_bytes(net: Network) -> int:
-    """Flash of one golden vector in `<name>_vectors.h`."""
-    return (net.n_inputs + 4 * net.n_outputs + 2 + 4 * (2 + len(net.spiking_layers))
-            + 4 * len(trace_layout(net)))
+    """Flash of one golden vector in `<name>_vectors.h` (a `struct <name>_vector`: input bytes
+    and the uint16_t class padded to 4 bytes, then 32-bit scores, input spikes, spike counts,
+    SOPs and checksums)."""
+    spiking, blocks = max(1, len(net.spiking_layers)), max(1, len(trace_layout(net)))
+    return (-(-(net.n_inputs + 2) // 4) * 4 + 4 * net.n_outputs + 4 * (2 + spiking)
+            + 4 * blocks)
 
 
 def choose_board(net: Network, memory: Memory, board: str | None, n_vectors: int

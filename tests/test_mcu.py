@@ -108,6 +108,20 @@ def test_whole_chain_on_qemu(tmp_path, case):
     assert set(report.timings) >= {"host gcc", f"qemu {board}"}
 
 
+def test_verify_on_a_board_with_less_flash(tmp_path):
+    """An export for mps2-an385 (100 vectors in its example) verifies on the 16 KiB RV32EC
+    board: verify compiles only as many vectors as that flash holds."""
+    chain_tools("sifive_e-rv32ec")
+    net = randnet.random_network(11, plan="cnn", weight_bits=4)
+    golden = export(net, tmp_path / "out", n=100, board="mps2-an385")
+    fits = mcu_view.build(net, golden, net.name, board="sifive_e-rv32ec")["vectors"]["count"]
+    assert 0 < fits < len(golden)
+    report = mcu.verify(tmp_path / "out", progress=False, build_dir=tmp_path / "b",
+                        board="sifive_e-rv32ec")
+    assert report.ok, report.first_mismatch
+    assert report.data["qemu_vectors"] == fits
+
+
 def test_verify_options(tmp_path):
     """Interface I1: --board none checks the host only, vectors=N the first N, sim is refused,
     vectors < 1 and unknown boards are ExportErrors, the build folder must lie outside OUT."""

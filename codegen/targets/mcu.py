@@ -127,8 +127,9 @@ def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
            synth: bool = True) -> Report:
     """Check an exported folder (interface I1): host gcc (strict, then ASan/UBSan) on the first
     `vectors` golden vectors (None: all), the example firmware under QEMU on `board` (None: the
-    export's default; "none": host only) with at most that many of its compiled-in vectors, and
-    the firmware's flash, RAM and stack. Builds go to `build_dir` (default
+    export's default; "none": host only) with at most that many of its compiled-in vectors and
+    no more than the board's flash holds (`make VECTORS=n`), and the firmware's flash, RAM and
+    stack. Builds go to `build_dir` (default
     `default_build_dir(out)`), never into `out`; `sim` is refused, `synth` does not apply."""
     reject_options("mcu", sim=sim)
     out = Path(out)
@@ -146,7 +147,10 @@ def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
         raise ExportError(f"--board: {board!r} is not supported; choose one of "
                           f"{sorted(mcu_view.BOARDS)} or 'none'")
     build = resolve_build_dir(out, build_dir)
+    on_board = None
+    if board != "none":   # as many of the compiled-in vectors as this board's flash holds
+        on_board = mcu_view.build(net, golden, name, board=board)["vectors"]["count"]
     report = Report("mcu")
     mcu_check.check_all(net, golden, out, name, None if board == "none" else board, report,
-                        build, qemu_vectors=vectors, progress=progress)
+                        build, qemu_vectors=on_board, progress=progress)
     return report
