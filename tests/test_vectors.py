@@ -138,3 +138,12 @@ def test_save_load_round_trip_with_labels_and_kind(tmp_path):
     assert vectors.load(tmp_path / "p.npz").labels is None
     with pytest.raises(ValueError, match=r"labels: expected 5 entries, got 1"):
         vectors.make(net, images, labels=[1])
+
+
+def test_mnist5k_selection_has_every_class():
+    # the first 100 test images of mnist5k are all digit 0; the selection is stratified
+    from sdk.data import load_dataset
+    data = load_dataset("mnist5k")
+    assert set(data.test_labels[:100].tolist()) == {0}
+    idx = vectors.select_images(data.test_images, data.test_labels, 100)
+    assert np.bincount(data.test_labels[idx], minlength=10).tolist() == [10] * 10
