@@ -65,6 +65,7 @@ def load(path: str | Path) -> Network:
     if size > MAX_FILE_BYTES:
         raise TTFSFormatError(f"{path}: {size} bytes is larger than the limit {MAX_FILE_BYTES}")
     try:
+        _check_directory(path, size)
         with zipfile.ZipFile(path) as zf:
             return _load_zip(zf)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error, OSError,
@@ -73,6 +74,23 @@ def load(path: str | Path) -> Network:
             raise TTFSFormatError(f"{path}: {exc}") from None
         raise TTFSFormatError(f"{path}: not a valid model.ttfs zip "
                               f"({limits.clip(str(exc))})") from None
+
+
+def _check_directory(path: Path, size: int) -> None:
+    """Refuse a zip whose end record declares more entries or a larger central directory than
+    a model.ttfs can have, or zip64, before zipfile parses (and allocates) the directory."""
+    with path.open("rb") as fp:
+        fp.seek(max(0, size - 65557))
+        tail = fp.read()
+    end = tail.rfind(b"PK\x05\x06")
+    if end < 0 or len(tail) - end < 22:
+        raise TTFSFormatError("not a valid model.ttfs zip (no end of central directory)")
+    entries, cd_size = struct.unpack("<HI", tail[end + 10:end + 16])
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF or b"PK\x06\x07" in tail[max(0, end - 20):end]:
+        raise TTFSFormatError("zip64 archives are not allowed")
+    if entries > MAX_ENTRIES or cd_size > MAX_ENTRIES * 1024:
+        raise TTFSFormatError(f"the zip declares {entries} entries in {cd_size} bytes, more "
+                              f"than the limit {MAX_ENTRIES}")
 
 
 def _load_zip(zf: zipfile.ZipFile) -> Network:
