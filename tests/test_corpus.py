@@ -368,3 +368,38 @@ def test_export_cli_prints_one_error_line(tmp_path, kind):
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
     if kind == "run":
         assert "config.json: 'T': expected an int in 2..4096, got 16.7" in lines[0]
+
+
+def _layer(config: dict, **change) -> dict:
+    config = copy.deepcopy(config)
+    config["layers"][0].update(change)
+    return config
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c, a: ({**c, "T": 16.7}, a), r"'T': expected an int in 2\.\.4096, got 16\.7"),
+    (lambda c, a: ({**c, "T": None}, a), r"'T': expected an int in 2\.\.4096, got None"),
+    (lambda c, a: ({**c, "T": [16]}, a), r"'T': expected an int in 2\.\.4096, got \[16\]"),
+    (lambda c, a: ({**c, "T": "BIG"}, a), r"'T': expected an int .* got an integer of about "
+                                          r"5000 digits|cannot read the run config"),
+    (lambda c, a: ({**c, "q": float("nan")}, a), r"cannot read the run config \(NaN is not"),
+    (lambda c, a: ({**c, "input_shape": {"a": {"b": 1}}}, a), r"'input_shape': expected 3"),
+    (lambda c, a: (_layer(c, stride=0), a), r"layer 'conv1' \(conv2d\): 'stride' must be a "
+                                            r"positive integer, got 0"),
+    (lambda c, a: (_layer(c, padding="1"), a), r"'padding' must be an integer >= 0, got '1'"),
+    (lambda c, a: (_layer(c, name="TTFS_WEIGHT"), a), r"'TTFS_WEIGHT' starts with the reserved"),
+    (lambda c, a: (_layer(c, name="Ttfs_x"), a), r"'Ttfs_x' starts with the reserved prefix"),
+    (lambda c, a: ({**c, "input_shape": [1, 65536, 65536]}, a),
+     r"'input_shape': expected 3 positive ints|network too large"),
+    (lambda c, a: (c, {**a, "conv1.tau": np.array([1e-30], np.float32)}),
+     r"model\.safetensors: layer 'conv1': kernel parameters tau=.*below the minimum"),
+    (lambda c, a: (c, {**a, "conv1.td": np.array([1e5], np.float32)}),
+     r"layer 'conv1': kernel parameters tau=.*, td=100000\.0 .*beyond \+-700"),
+])
+def test_named_refusals(tmp_path, mutate, message):
+    """The cases of issue 9, each refused naming the file and the field."""
+    config, arrays = mutate(*base_config("cnn", "real"))
+    run = write_run(tmp_path / "run", big_int_json(config), arrays)
+    with pytest.raises(RUN_ERRORS, match=message) as info:
+        quantize(load_float_network(run))
+    assert str(run) in str(info.value)
