@@ -13,6 +13,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sdk import golden  # noqa: E402
-from sdk.convert import ConvertOptions, convert, write  # noqa: E402
+from sdk.convert import ConvertOptions, convert, finetune, write  # noqa: E402
 from sdk.data import load_dataset, split_validation  # noqa: E402
 from sdk.floatnet import load_float_network  # noqa: E402
 from sdk.quantize import quantize  # noqa: E402
@@ -67,12 +68,14 @@ def export_onnx(model: nn.Module, input_shape, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist5k")
-    p.add_argument("--epochs", type=int, default=15, help="ReLU training epochs")
+    p.add_argument("--epochs", type=int, default=30, help="ReLU training epochs")
     p.add_argument("--finetune", type=int, default=5)
-    p.add_argument("--T", type=int, default=16)
-    p.add_argument("--lambda-bn", type=float, default=1e-2)
-    p.add_argument("--tkbn-form", default="taylor")
-    p.add_argument("--lr", type=float, default=1e-4)
+    defaults = ConvertOptions()
+    p.add_argument("--T", type=int, default=defaults.T)
+    p.add_argument("--lambda-bn", type=float, default=defaults.lambda_bn)
+    p.add_argument("--tkbn-form", default=defaults.tkbn_form)
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--out", help="keep the converted runs here")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -88,27 +91,31 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         onnx_path = folder / "relu_cnn.onnx"
         export_onnx(model, dataset.input_shape, onnx_path)
-        for finetune in (0, args.finetune):
+        options = ConvertOptions(dataset=args.dataset, T=args.T, finetune=args.finetune,
+                                 lambda_bn=args.lambda_bn, tkbn_form=args.tkbn_form,
+                                 lr=args.lr, batch_size=args.batch_size)
+        start = time.perf_counter()
+        converted = convert(onnx_path, replace(options, finetune=0), quiet=True)
+        stages = [(0, converted, time.perf_counter() - start)]
+        if args.finetune:
             start = time.perf_counter()
-            options = ConvertOptions(dataset=args.dataset, T=args.T, finetune=finetune,
-                                     lambda_bn=args.lambda_bn, tkbn_form=args.tkbn_form,
-                                     lr=args.lr)
-            converted = convert(onnx_path, options, quiet=True)
-            seconds = time.perf_counter() - start
-            run = folder / f"converted-ft{finetune}"
-            write(converted, run, force=True)
-            inet = quantize(load_float_network(run))
-            trace = golden.run(inet, dataset.test_images)
-            r = converted.result
-            rows.append((f"TTFS converted, {finetune} fine-tuning epochs", r["snn_test_accuracy"],
+            stages.append((args.finetune, finetune(converted, options, dataset, quiet=True),
+                           time.perf_counter() - start))
+        for epochs, result, seconds in stages:
+            run = folder / f"converted-ft{epochs}"
+            write(result, run, force=True)
+            trace = golden.run(quantize(load_float_network(run)), dataset.test_images)
+            r = result.result
+            rows.append((f"TTFS converted, {epochs} fine-tuning epochs", r["snn_test_accuracy"],
                          float((trace.classes == dataset.test_labels).mean()),
                          r["spikes_per_hidden_neuron"], seconds))
-            relu = r["relu_test_accuracy"]
-            taus = ", ".join(f"{c['name']} {c['tau']:.2f}/p{c['percentile']:g}"
-                             for c in converted.config["convert"]["layers"])
-            print(f"ft{finetune}: tau/percentile per layer: {taus}", file=sys.stderr)
+        relu = converted.result["relu_test_accuracy"]
+        taus = ", ".join(f"{c['name']} tau {c['tau']:.2f} p{c['percentile']:g}"
+                         for c in converted.config["convert"]["layers"])
     print(f"dataset {args.dataset}, T = {args.T}, ReLU CNN trained {args.epochs} epochs "
-          f"({relu_seconds:.0f} s)")
+          f"({relu_seconds:.0f} s); calibrated: {taus}")
+    print(f"fine-tuning: {options.method}, lr {options.lr:g}, batch {options.batch_size}, "
+          f"lambda_BN {options.lambda_bn:g} ({options.tkbn_form})")
     print(f"| network | float test accuracy | integer (golden) | spikes / hidden neuron | "
           f"seconds |")
     print("|---|---|---|---|---|")

@@ -75,10 +75,10 @@ class ConvertOptions:
     calibration: int = DEFAULT_CALIBRATION
     finetune: int = 0
     method: str = "sr+tr+tkbn"
-    lr: float = 1e-4
-    lambda_bn: float = 1e-2
+    lr: float = 1e-3
+    lambda_bn: float = 1e-1
     tkbn_form: str = "taylor"
-    batch_size: int = 128
+    batch_size: int = 32
     seed: int = 0
     input_scale: list[float] = field(default_factory=lambda: [1.0])
     input_offset: list[float] = field(default_factory=lambda: [0.0])
@@ -100,6 +100,7 @@ class ConvertOptions:
              f"--method {self.method!r}: expected one of "
              f"{', '.join(m for m in METHODS if m != 'relu')}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.lambda_bn >= 0, f"--lambda-bn must be >= 0, got {self.lambda_bn}"),
             (self.tkbn_form in TKBN_FORMS, f"--tkbn-form {self.tkbn_form!r}: expected "
                                            f"{' or '.join(TKBN_FORMS)}"),
@@ -316,7 +317,7 @@ def calibration_images(dataset, n: int, *, seed: int) -> np.ndarray:
     return train_x[order[:n]]
 
 
-def train_config(options: ConvertOptions, imported: ImportedNetwork, tau0: float) -> dict:
+def train_config(options: ConvertOptions, layers: list[dict], tau0: float) -> dict:
     """The TrainConfig fields of a converted run (what fine-tuning runs with)."""
     from sdk.train import TrainConfig
 
@@ -325,19 +326,14 @@ def train_config(options: ConvertOptions, imported: ImportedNetwork, tau0: float
                       td0=0.0, q=options.q, lambda_bn=options.lambda_bn,
                       tkbn_form=options.tkbn_form, sr_epochs=0, tk_epoch=0,
                       batch_size=options.batch_size, lr=options.lr, seed=options.seed)
-    fields = asdict(cfg)
-    if "layers" in fields:
-        fields["layers"] = imported.layers
-    return fields
+    return asdict(cfg) | {"layers": layers}
 
 
 def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -> Converted:
     """Import, check against onnxruntime, calibrate, evaluate, optionally fine-tune."""
-    import torch
-
     from sdk.data import load_dataset
     from sdk.model import build_model, classes
-    from sdk.train import TrainConfig, evaluate, fit, load_state
+    from sdk.train import evaluate, load_state
 
     options.check()
     path = Path(path)
@@ -377,7 +373,7 @@ def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -
     bn_eps = 1e-5
     state = converted_state(imported, calibration, bn_eps=bn_eps)
     tau0 = float(np.median([c.tau for c in calibration]))
-    config = train_config(options, imported, tau0)
+    config = train_config(options, imported.layers, tau0)
     model = build_model({"layers": imported.layers, "input_shape": list(dataset.input_shape),
                          "T": options.T, "q": options.q, "input_coding": "real",
                          "bn_eps": bn_eps})
@@ -399,14 +395,27 @@ def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -
     if not options.finetune:
         return Converted(config, state, result)
 
-    # 4. fine-tuning from the converted state
+    converted = Converted(config, state, result)
+    return finetune(converted, options, dataset, quiet=quiet) if options.finetune else converted
+
+
+def finetune(converted: Converted, options: ConvertOptions, dataset, *, quiet: bool = False
+             ) -> Converted:
+    """`options.finetune` epochs of `sdk.train.fit` from a converted state (module docstring,
+    step 4); the result keeps the ReLU reference and `before_finetune`."""
+    import torch
+
+    from sdk.train import TrainConfig, evaluate, fit
+
+    options.check()
+    config = converted.config | train_config(options, converted.config["layers"],
+                                             converted.config["tau0"])
     fields = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
-    fields["epochs"] = options.finetune
     torch.manual_seed(options.seed)
-    tuned = fit(TrainConfig(**fields), dataset, quiet=quiet, init_state=state)
+    tuned = fit(TrainConfig(**fields), dataset, quiet=quiet, init_state=converted.state)
     after = evaluate(tuned.model, config, dataset)
     seconds = [h["train_seconds"] for h in tuned.history]
-    result = after | {k: v for k, v in result.items() if k not in after} | {
+    result = after | {k: v for k, v in converted.result.items() if k not in after} | {
         "selected_epoch": tuned.selected_epoch,
         "train_seconds_per_epoch": float(np.median(seconds))}
     state = {k: v.detach().cpu().numpy() for k, v in tuned.model.state_dict().items()

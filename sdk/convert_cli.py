@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"{d.lr:g})")
     p.add_argument("--lambda-bn", type=float, default=d.lambda_bn,
                    help=f"TKBN weight (default {d.lambda_bn:g})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"fine-tuning mini-batch (default {d.batch_size})")
     p.add_argument("--tkbn-form", default=d.tkbn_form, help="taylor (paper) | tail")
     p.add_argument("--input-scale", type=_floats, default=d.input_scale, metavar="S[,S..]",
                    help="the model's input is S * byte/255 + O (per channel); default 1")
@@ -100,6 +102,7 @@ def run(argv: list[str] | None = None) -> int:
         dataset=args.dataset, T=args.T, tau=args.tau, percentile=args.percentile,
         calibration=args.calibration, finetune=args.finetune, method=args.method, lr=args.lr,
         lambda_bn=args.lambda_bn, tkbn_form=args.tkbn_form, seed=args.seed,
+        batch_size=args.batch_size,
         input_scale=args.input_scale, input_offset=args.input_offset)
     converted = convert(args.model, options, quiet=args.quiet)
     write(converted, out, force=args.force, sources=[args.model])
