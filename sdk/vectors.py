@@ -378,11 +378,12 @@ class _TableSearch:
         a = images[int(self.rng.choice(np.flatnonzero(before[:, j])))].astype(np.int64)
         b = images[int(self.rng.choice(np.flatnonzero(after[:, j])))].astype(np.int64)
         lo, hi = 0, int(np.abs(b - a).sum())
+        order = self.rng.permutation(len(a))    # another route through pixel space each walk
         for _ in range(6):
             if hi - lo <= 1 or len(self.entries) >= self.max_candidates:
                 return
             steps = np.unique(np.linspace(lo, hi, PATH_POINTS).round().astype(np.int64))
-            points = np.stack([_path_point(a, b, step) for step in steps])
+            points = np.stack([_path_point(a, b, step, order) for step in steps])
             got = self._times_of(self.add(points), name)[:, j]
             cross = np.flatnonzero(((got[:-1] < t) & (got[1:] > t))
                                    | ((got[:-1] > t) & (got[1:] < t)))
@@ -412,10 +413,11 @@ class _TableSearch:
         return images[sorted(chosen)].reshape(len(chosen), self.net.n_inputs)
 
 
-def _path_point(a: np.ndarray, b: np.ndarray, step: int) -> np.ndarray:
-    """The image `step` unit steps along the path from a to b that moves pixel 0 fully, then
-    pixel 1, ... (each step changes one pixel by 1)."""
-    dist = np.abs(b - a)
+def _path_point(a: np.ndarray, b: np.ndarray, step: int, order: np.ndarray) -> np.ndarray:
+    """The image `step` unit steps along the path from a to b that moves pixel order[0]
+    fully, then pixel order[1], ... (each step changes one pixel by 1)."""
+    dist = np.abs(b - a)[order]
     before = np.concatenate([[0], np.cumsum(dist)[:-1]])
-    moved = np.clip(step - before, 0, dist)
+    moved = np.empty_like(dist)
+    moved[order] = np.clip(step - before, 0, dist)
     return (a + np.sign(b - a) * moved).astype(np.uint8)
