@@ -14,7 +14,6 @@ torch model and the float network agree on names and shapes.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,10 +335,6 @@ def load_float_network(run_dir: str | Path) -> FloatNetwork:
         raise NetworkError(f"{Path(run_dir) / WEIGHTS_FILE}: {err}") from None
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def read_config(run_dir: str | Path) -> dict:
     """The parsed and checked (`check_config`) `config.json` of a run directory; raises
     NetworkError naming the file and the field."""
@@ -347,7 +342,7 @@ def read_config(run_dir: str | Path) -> dict:
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise NetworkError(f"{path}: larger than the limit {MAX_CONFIG_BYTES} bytes")
-        config = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+        config = limits.strict_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as err:
         if isinstance(err, NetworkError):
             raise

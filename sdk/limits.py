@@ -18,6 +18,7 @@ ValueError subclass (TTFSFormatError, NetworkError, QuantizeError) with the file
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
 import re
@@ -193,3 +194,13 @@ def clip(text: str, n: int = 160) -> str:
     """`text` on one line, cut to n characters (for messages quoting a library's error)."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def strict_json(text: str) -> object:
+    """json.loads that refuses the non-standard NaN, Infinity and -Infinity literals
+    (ValueError, like every other JSON error; integers over 4,300 digits are refused by
+    Python itself)."""
+    def refuse(name: str) -> float:
+        raise ValueError(f"{name} is not allowed")
+
+    return json.loads(text, parse_constant=refuse)

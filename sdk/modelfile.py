@@ -134,13 +134,9 @@ def _load_zip(zf: zipfile.ZipFile) -> Network:
     return net
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not allowed")
-
-
 def _read_manifest(raw: bytes) -> dict:
     try:
-        manifest = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        manifest = limits.strict_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise TTFSFormatError(f"{MANIFEST}: not valid JSON "
                               f"({limits.clip(str(exc))})") from None
