@@ -64,7 +64,8 @@ class ConvertOptions:
     percentile: fixed activation percentile (None: calibrate); calibration: training images used
     for calibration; finetune: fine-tuning epochs (0: none) with `method`, `lr`, `lambda_bn`,
     `tkbn_form`; input_scale / input_offset: what the ONNX model's input is in terms of
-    byte / 255 (x_onnx = scale * x + offset), folded into the first layer.
+    byte / 255 (x_onnx = scale * x + offset), folded into the first layer; data_dir: source
+    folder for mnist / fashion-mnist (`sdk.data.load_dataset`).
     """
 
     dataset: str = "mnist5k"
@@ -82,6 +83,7 @@ class ConvertOptions:
     seed: int = 0
     input_scale: list[float] = field(default_factory=lambda: [1.0])
     input_offset: list[float] = field(default_factory=lambda: [0.0])
+    data_dir: str | None = None
 
     def check(self) -> None:
         from sdk.train import METHODS, TKBN_FORMS
@@ -337,7 +339,7 @@ def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -
 
     options.check()
     path = Path(path)
-    dataset = load_dataset(options.dataset)
+    dataset = load_dataset(options.dataset, data_dir=options.data_dir)
     affine = input_affine(options)
     if affine is not None and len({len(affine.scale), len(affine.offset), 1,
                                    dataset.input_shape[0]}) > 2:

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True,
                    help="dataset the model classifies (mnist5k, digits, idx:<dir>, ...); its "
                    "images must match the model's input shape")
+    p.add_argument("--data-dir", help="source folder for mnist / fashion-mnist (default "
+                   "$TTFS_DATA_DIR; see ttfs-train --help)")
     p.add_argument("-o", "--out", required=True, help="run directory to write")
     p.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION, metavar="N",
                    help=f"training images used for calibration (default {DEFAULT_CALIBRATION})")
@@ -102,7 +104,7 @@ def run(argv: list[str] | None = None) -> int:
         dataset=args.dataset, T=args.T, tau=args.tau, percentile=args.percentile,
         calibration=args.calibration, finetune=args.finetune, method=args.method, lr=args.lr,
         lambda_bn=args.lambda_bn, tkbn_form=args.tkbn_form, seed=args.seed,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, data_dir=args.data_dir,
         input_scale=args.input_scale, input_offset=args.input_offset)
     converted = convert(args.model, options, quiet=args.quiet)
     write(converted, out, force=args.force, sources=[args.model])

@@ -192,6 +192,21 @@ def test_imported_relu_net_equals_onnxruntime(torch_cnn, digits):
                                rtol=1e-4, atol=1e-4)
 
 
+def test_input_scale_and_offset_fold_into_the_first_layer(torch_cnn):
+    """x_onnx = s x + o: conv W -> W s, b -> b + sum(W) o; an offset meets the zero padding
+    (border taps differ), which the importer reports."""
+    from sdk.onnx_import import InputAffine
+
+    plain = import_onnx(torch_cnn, input_shape=(1, 8, 8))
+    scaled = import_onnx(torch_cnn, input_shape=(1, 8, 8),
+                         input_affine=InputAffine(np.array([2.0]), np.array([0.5])))
+    w, b = plain.arrays["conv1.weight"], plain.arrays["conv1.bias"]
+    np.testing.assert_allclose(scaled.arrays["conv1.weight"], 2 * w)
+    np.testing.assert_allclose(scaled.arrays["conv1.bias"], b + 0.5 * w.sum(axis=(1, 2, 3)))
+    assert scaled.affine_inexact and not plain.affine_inexact
+    assert scaled.nodes["conv1"][0] == "--input-scale/--input-offset"
+
+
 def test_run_is_accepted_by_ttfs_train_eval(cnn_run, capsys):
     assert cli.main(["--eval", str(cnn_run)]) == 0
     assert "test accuracy (float SNN)" in capsys.readouterr().out
