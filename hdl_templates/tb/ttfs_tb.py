@@ -3,9 +3,11 @@
 Copied verbatim into OUT/tb/ by `ttfs-export --target fpga`; `run.py` beside it builds and runs
 it. It reads OUT/tb/design.json (widths, layer names, predicted cycles) and OUT/vectors.npz.
 
-The TB drives every image as beats of `lanes` bytes and takes class and scores from the output;
-it also watches each hidden layer's event stream (`<layer>_evt_*` wires of the top), so a
-mismatch names the first sample, layer and neuron that diverged. Two passes:
+The TB drives every image on the AXI4-Stream slave (`s_axis_*`, `lanes` bytes per beat, tlast
+on the last) and takes class and scores from the AXI4-Stream master (`m_axis_*`: 32-bit word 0 =
+class, word j + 1 = score j); it also watches each hidden stage's event stream (`<stage>_evt_*`
+wires of the top: spiking layers and pools), so a mismatch names the first sample, layer and
+neuron that diverged. Two passes:
 
 - exact: no idle gaps, no back-pressure; the cycles busy_o is high must equal the exporter's
   prediction for every vector;
@@ -35,8 +37,10 @@ from cocotb.triggers import FallingEdge, RisingEdge
 STRESS_VECTORS = 8
 
 
-def _signed(value: int, bits: int) -> int:
-    return value - (1 << bits) if value >> (bits - 1) else value
+def unpack_result(raw: int, n_out: int) -> list[int]:
+    """m_axis_tdata -> [class, score 0, ..., score n_out-1] (32-bit words, scores signed)."""
+    words = [(raw >> (32 * j)) & 0xFFFFFFFF for j in range(n_out + 1)]
+    return [words[0]] + [w - (1 << 32) if w >> 31 else w for w in words[1:]]
 
 
 class Driver:
@@ -62,11 +66,11 @@ class Driver:
 
     def drive(self) -> None:
         self.valid = not self.finished and self.rng.random() >= self.gap
-        self.dut.in_valid_i.value = int(self.valid)
+        self.dut.s_axis_tvalid.value = int(self.valid)
         if self.valid:
             beat = self.beats[self.sample, self.beat]
-            self.dut.in_data_i.value = int.from_bytes(beat.tobytes(), "little")
-            self.dut.in_last_i.value = int(self.beat == self.beats.shape[1] - 1)
+            self.dut.s_axis_tdata.value = int.from_bytes(beat.tobytes(), "little")
+            self.dut.s_axis_tlast.value = int(self.beat == self.beats.shape[1] - 1)
 
 
 class LayerMonitor:
@@ -105,7 +109,8 @@ class TB:
         self.inputs = data["inputs"][:n]
         self.classes = data["classes"][:n]
         self.scores = data["scores"][:n]
-        self.times = {name: data[f"times/{name}"][:n] for name in design["hidden"]}
+        self.times = {name: data[f"times/{name}"][:n].reshape(n, -1)
+                      for name in design["hidden"]}
         self.predicted = design["predicted_cycles"][:n]
         self.mismatches: list[str] = []
         self.cycles: list[int] = []
@@ -113,10 +118,10 @@ class TB:
     async def start(self) -> None:
         dut = self.dut
         cocotb.start_soon(Clock(dut.clk_i, 10, unit="ns").start())
-        dut.in_valid_i.value = 0
-        dut.in_data_i.value = 0
-        dut.in_last_i.value = 0
-        dut.out_ready_i.value = 0
+        dut.s_axis_tvalid.value = 0
+        dut.s_axis_tdata.value = 0
+        dut.s_axis_tlast.value = 0
+        dut.m_axis_tready.value = 0
         dut.rst_ni.value = 0
         for _ in range(3):
             await RisingEdge(dut.clk_i)
@@ -136,8 +141,10 @@ class TB:
         driver.drive()
         while got < count:
             await FallingEdge(dut.clk_i)
-            in_fire = driver.valid and int(dut.in_ready_o.value)
-            out_fire = ready and int(dut.out_valid_o.value)
+            in_fire = driver.valid and int(dut.s_axis_tready.value)
+            out_fire = ready and int(dut.m_axis_tvalid.value)
+            if int(dut.frame_error_o.value):
+                raise AssertionError(f"frame_error_o raised on a well-formed frame ({got})")
             busy += int(dut.busy_o.value)
             for monitor in layers:
                 monitor.sample()
@@ -153,16 +160,16 @@ class TB:
                 driver.accepted()
             driver.drive()
             ready = int(rng.random() >= backpressure)
-            dut.out_ready_i.value = ready
-        dut.in_valid_i.value = 0
+            dut.m_axis_tready.value = ready
+        dut.s_axis_tvalid.value = 0
         return cycles
 
     def _check(self, k: int, layers: list[LayerMonitor]) -> None:
         dut, design = self.dut, self.design
-        bits, n_out = design["acc_bits"], design["n_out"]
-        raw = dut.scores_o.value.to_unsigned()
-        scores = [_signed((raw >> (j * bits)) & ((1 << bits) - 1), bits) for j in range(n_out)]
-        got_class = int(dut.class_o.value)
+        words = unpack_result(dut.m_axis_tdata.value.to_unsigned(), design["n_out"])
+        got_class, scores = words[0], words[1:]
+        if not int(dut.m_axis_tlast.value):
+            self.mismatches.append(f"sample {k}: m_axis_tlast low on the result beat")
         problem = None
         for monitor in layers:
             seen = monitor.done[k] if k < len(monitor.done) else None

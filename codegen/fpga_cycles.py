@@ -1,0 +1,104 @@
+"""FPGA target, exact cycle model: cycles per inference (busy_o high) from the golden trace.
+
+The engines run in lockstep phases: a phase is one producer (the input stage, or the scan of a
+hidden engine) streaming its events into its consumer, which takes one event every `cost`
+cycles (`Stage.cost`: integrating engines issue groups x taps per event, pools take one event
+per cycle). A producer group (an input beat, or one slot of a scan) with e events therefore
+costs e * cost cycles, and 1 cycle when e = 0. Between phases the consumer takes the end marker
+and drains (`Stage.drain`); a scan spends one more cycle to fill its pipeline. So, with no input
+gaps and no output back-pressure:
+
+    cycles = sum_beats g(e, C_1)
+             + sum_hidden (drain + fill + phase)
+             + drain_out + groups_out + neurons_out,      g(e, C) = e * C if e > 0 else 1
+
+(the output engine reads its groups, then compares one score per cycle for the argmax). With
+parallel fire, fill = 1 and phase = sum_slots g(e, C_next); with serial fire (one threshold per
+cycle) fill = T + 2 and a slot is presented at least T + 2 cycles after the previous one, which
+`_phase` follows exactly. The cocotb bench checks this on every vector; `design.json` carries the
+prediction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.fpga_view import Plan, Stage
+from sdk.vectors import Vectors
+
+
+def _group_cost(events: np.ndarray, cost: int) -> np.ndarray:
+    return np.where(events > 0, events * cost, 1).sum(axis=1).astype(np.int64)
+
+
+def slot_events(stage: Stage, times: np.ndarray, T: int) -> np.ndarray:
+    """Events per scan slot [N, groups * positions] of a hidden stage from its spike times
+    [N, channels * positions] (slot g * positions + pos, lanes = channels g*P .. g*P+P-1)."""
+    n = len(times)
+    t = np.full((n, stage.groups * stage.lanes, stage.positions), T, np.int64)
+    t[:, :stage.channels] = times.reshape(n, stage.channels, stage.positions)
+    spikes = (t < T).reshape(n, stage.groups, stage.lanes, stage.positions).sum(axis=2)
+    return spikes.reshape(n, -1)
+
+
+def _phase(events: np.ndarray, cost: int, gap: int) -> np.ndarray:
+    """Cycles from a scan's first loaded slot to its end marker being taken, per sample.
+
+    Exact handshake recurrence over the slots (numpy over the samples): slot s is presented
+    from cycle F (at least `gap` cycles after the previous slot was: serial fire); its e events
+    are taken at max(F, R), then every `cost` cycles, R being the cycle the consumer is ready
+    again (a slot without events still waits for R); the next slot follows the cycle after the
+    last one was taken; the end marker is taken at max(F, R). With gap = 0 this sums to
+    sum_slots g(e, cost).
+    """
+    n = len(events)
+    start = np.zeros(n, np.int64)       # F: the current slot is presented
+    ready = np.zeros(n, np.int64)       # R: the consumer takes its next event
+    prev = np.full(n, -gap, np.int64)
+    for s in range(events.shape[1]):
+        start = np.maximum(start, prev + gap)
+        e = events[:, s]
+        first = np.maximum(start, ready)
+        done = first + np.maximum(e - 1, 0) * cost
+        ready = np.where(e > 0, done + cost, ready)
+        prev, start = start, done + 1
+    return np.maximum(start, ready)
+
+
+def predict_cycles(p: Plan, vec: Vectors) -> np.ndarray:
+    """Cycles per inference of every vector (int64 [N]); see the module doc."""
+    n = len(vec)
+    padded = np.zeros((n, p.beats * p.lanes), np.int64)
+    padded[:, :p.pixels] = vec.inputs >= p.min_byte
+    total = _group_cost(padded.reshape(n, p.beats, p.lanes).sum(axis=2), p.stages[0].cost)
+    times = dict(zip(vec.trace.layer_names, vec.trace.times))
+    for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
+        events = slot_events(stage, times[stage.name].reshape(n, -1), p.T)
+        fill = p.T + 2 if stage.fire_serial else 1
+        total += stage.drain + fill + _phase(events, consumer.cost, fill if stage.fire_serial
+                                             else 0)
+    return total + p.out.drain + p.out.groups + p.out.channels
+
+
+def dense_cycles(p: Plan) -> int:
+    """Cycles of the same engines if nothing were skipped: every input pixel and every neuron
+    an event (the all-spiking worst case)."""
+    total = p.pixels * p.stages[0].cost
+    for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
+        fill = p.T + 2 if stage.fire_serial else 1
+        slots = stage.groups * stage.positions
+        total += stage.drain + fill + max(stage.channels * stage.positions * consumer.cost,
+                                          slots * (fill if stage.fire_serial else 1))
+    return total + p.out.drain + p.out.groups + p.out.channels
+
+
+def synaptic_ops(p: Plan, vec: Vectors) -> np.ndarray:
+    """Accumulate cycles the engines spend per image (events x cost, summed over phases): the
+    work the PEs do, padded taps and lanes included."""
+    n = len(vec)
+    total = (vec.inputs >= p.min_byte).sum(axis=1).astype(np.int64) * p.stages[0].cost
+    times = dict(zip(vec.trace.layer_names, vec.trace.times))
+    for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
+        spikes = (times[stage.name].reshape(n, -1) < p.T).sum(axis=1)
+        total += spikes * consumer.cost
+    return total

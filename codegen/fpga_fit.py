@@ -1,0 +1,139 @@
+"""FPGA target, analytic resource estimate and the choice of a parallel configuration.
+
+`estimate(p, device)` counts what a plan needs on a device family, from the same parameters the
+RTL is built with (docs/fpga.md, "Resources"):
+
+- block RAM: every integrating engine's weight ROM (words x lanes * weight_bits) and, for
+  engines with more than `LUT_MEM_SLOTS` slots, one membrane memory per lane (slots x acc
+  bits), each packed into the device's block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40
+  SB_RAM40_4K 256x16 .. 2Kx2);
+- DSP: one multiplier per lane of every integrating engine (weight x operand), when the device
+  has enough DSP blocks; otherwise multipliers in LUTs;
+- LUT and FF: per lane, the accumulator and its base multiplexer, the T threshold compares of
+  the parallel fire and their popcount, the LUT multiplier when there are no DSPs, small
+  memories; per engine a fixed control cost. The per-item constants are fitted to Yosys/nextpnr
+  counts of generated designs (`CALIBRATION`, see docs/fpga.md).
+
+`choose(net, vectors, device)` tries every (num_pe, lanes) on a grid, keeps those whose
+estimate fits the device with a routing margin, and returns the one with the fewest mean
+cycles over the vectors (ties: fewer LUTs). `--option device=NAME` runs it at export time;
+explicit `num_pe`/`lanes` options override its choice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.fpga_cycles import predict_cycles
+from codegen.fpga_view import Plan, plan
+from codegen.targets import ExportError
+from sdk.ir import Network
+from sdk.vectors import Vectors
+
+#: Block RAM shapes (depth, width) per family; a memory takes the cheapest tiling.
+BRAM_SHAPES = {"ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+               "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16))}
+#: Memories smaller than this many bits stay in LUTs / flip-flops.
+MIN_BRAM_BITS = 2048
+#: Membranes of engines with at most this many slots are flip-flops, larger ones block RAM.
+LUT_MEM_SLOTS = 16
+#: Share of each resource a design may use and still be expected to place and route.
+MARGIN = 0.85
+#: Fitted constants (LUT4 / FF per item); see the module doc.
+CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 0.5, "lut_per_mult_bit": 1.2,
+               "lut_per_engine": 350, "ff_per_acc_bit": 3.0, "ff_per_engine": 250,
+               "lut_per_pool_bit": 0.25}
+GRID_PE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+GRID_LANES = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Resources of a plan on a device family: {"lut", "ff", "bram", "dsp"} and whether the
+    multipliers went to DSP blocks."""
+
+    used: dict
+    dsp_mapped: bool
+
+    def overflow(self, capacity: dict, margin: float = MARGIN) -> list[str]:
+        return [k for k in ("lut", "ff", "bram", "dsp") if self.used[k] > capacity[k] * margin]
+
+
+def bram_blocks(depth: int, width: int, family: str) -> int:
+    """Block RAMs for a depth x width memory (0 when it is small enough for LUTs)."""
+    if depth * width < MIN_BRAM_BITS:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM_SHAPES[family])
+
+
+def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
+    """Resource estimate of plan `p` on `family` ("ecp5" | "ice40"); see the module doc."""
+    c = CALIBRATION
+    lut = ff = bram = mults = 0
+    mult_bits = 0
+    for s in p.stages:
+        lut += c["lut_per_engine"]
+        ff += c["ff_per_engine"]
+        if s.kind == "pool":
+            bits = s.lanes * s.groups * s.positions * (p.T - 1).bit_length()
+            lut += c["lut_per_pool_bit"] * bits + 8 * s.lanes
+            continue
+        slots = s.groups * s.positions
+        bram += bram_blocks(s.weight_words, s.weight_bits, family)
+        if slots > LUT_MEM_SLOTS:
+            bram += s.lanes * max(1, bram_blocks(slots, s.acc_bits, family))
+        else:
+            ff += s.lanes * slots * s.acc_bits
+        lut += s.lanes * s.acc_bits * c["lut_per_acc_bit"]
+        ff += s.lanes * s.acc_bits * c["ff_per_acc_bit"]
+        if s.kind == "layer":
+            compares = 1 if s.fire_serial else p.T
+            lut += s.lanes * compares * s.acc_bits * c["lut_per_compare_bit"]
+        mults += s.lanes
+        mult_bits += s.lanes * (s.weight_bits // s.lanes) * 8
+    dsp_mapped = 0 < mults <= dsp_capacity
+    if not dsp_mapped:
+        lut += mult_bits * c["lut_per_mult_bit"]
+    return Estimate(used={"lut": int(lut), "ff": int(ff), "bram": int(bram),
+                          "dsp": mults if dsp_mapped else 0}, dsp_mapped=dsp_mapped)
+
+
+def choose(net: Network, vectors: Vectors, device: str, options: dict | None = None,
+           name: str = "net") -> dict:
+    """The fastest (num_pe, lanes) whose estimate fits `device`, as export options (the given
+    `options` override the choice: a fixed num_pe or lanes is kept). ExportError naming the
+    resource and the configuration to try when nothing fits."""
+    from codegen.fpga_flow import DEVICES
+
+    if device not in DEVICES:
+        raise ExportError(f"fpga option device: unknown device {device!r}; expected one of "
+                          f"{sorted(DEVICES)}")
+    dev = DEVICES[device]
+    options = dict(options or {})
+    pes = (options["num_pe"],) if "num_pe" in options else GRID_PE
+    lanes_grid = (options["lanes"],) if "lanes" in options else GRID_LANES
+    best, smallest = None, None
+    for pe in pes:
+        for lanes in lanes_grid:
+            trial = dict(options, num_pe=pe, lanes=lanes)
+            trial.pop("device", None)
+            p = plan(net, name, trial, roms=False)
+            est = estimate(p, dev.family, dev.capacity["dsp"])
+            over = est.overflow(dev.capacity)
+            key = (float(np.mean(predict_cycles(p, vectors))), est.used["lut"])
+            if not over and (best is None or key < best[0]):
+                best = (key, trial)
+            size = sum(est.used[k] / max(1, dev.capacity[k]) for k in est.used)
+            if smallest is None or size < smallest[0]:
+                smallest = (size, trial, over, est)
+    if best is None:
+        _, trial, over, est = smallest
+        need = ", ".join(f"{k} {est.used[k]} > {int(dev.capacity[k] * MARGIN)}" for k in over)
+        raise ExportError(f"fpga: the design does not fit {device} even at num_pe="
+                          f"{trial['num_pe']}, lanes={trial['lanes']} (estimated {need}); "
+                          "try a larger device (--option device=lfe5u-85f), fewer weight bits "
+                          "or a smaller network")
+    return best[1]

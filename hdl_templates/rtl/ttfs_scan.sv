@@ -1,0 +1,147 @@
+// Output scan of a layer: once start_i is high (the layer's data is complete), visits the slots
+// s = g * Positions + pos (g = 0..Groups-1, pos = 0..Positions-1) in order, one per cycle at
+// best. It names the slot to read one cycle ahead (read_slot_o, read_group_o); mask_i/code_i
+// carry, for every lane, whether the neuron of the slot read in the previous cycle emits an
+// event and its code (when avail_i; a slow producer holds avail_i low until they are). A loaded slot's events leave one per cycle through the arbiter, lowest
+// lane first, with index (g * Lanes + lane) * Positions + pos; a slot without events costs one
+// cycle. After the last slot the end marker is sent; its handshake pulses release_o and rearms
+// the scan. Cost with a consumer that takes an event every C cycles: 1 (fill) + sum over slots
+// of max(1, events * C) + the end marker.
+`default_nettype none
+
+module ttfs_scan #(
+  parameter int Lanes      = 4,
+  parameter int Groups     = 2,
+  parameter int Positions  = 1,
+  parameter int SlotBits   = 1,   // port width: max(1, clog2(Groups * Positions))
+  parameter int GroupBits  = 1,   // port width: max(1, clog2(Groups))
+  parameter int CodeBits   = 3,
+  parameter int OutIdxBits = 4
+) (
+  input  wire logic                      clk_i,
+  input  wire logic                      rst_ni,
+  input  wire logic                      clear_i,
+  input  wire logic                      start_i,
+  input  wire logic                      avail_i,   // mask_i/code_i are valid (else wait)
+  output      logic                      more_o,    // slots remain to be loaded
+  output      logic                      load_o,    // the slot on mask_i/code_i is taken
+  output      logic [SlotBits-1:0]       read_slot_o,
+  output      logic [GroupBits-1:0]      read_group_o,
+  input  wire logic [Lanes-1:0]          mask_i,
+  input  wire logic [Lanes*CodeBits-1:0] code_i,
+  output      logic                      evt_valid_o,
+  input  wire logic                      evt_ready_i,
+  output      logic                      evt_last_o,
+  output      logic [OutIdxBits-1:0]     evt_index_o,
+  output      logic [CodeBits-1:0]       evt_code_o,
+  output      logic                      release_o
+);
+
+  localparam int LaneBits = (Lanes > 1) ? $clog2(Lanes) : 1;
+  localparam int PosBits  = (Positions > 1) ? $clog2(Positions) : 1;
+  localparam int Slots    = Groups * Positions;
+  localparam int IdxWide  = $clog2(Groups * Lanes * Positions + 1) + 1;   // index arithmetic
+
+  logic                      load, group_done, arb_valid;
+  logic                      full_q, full_d, more_q, more_d, end_q, end_d;
+  logic [Lanes-1:0]          mask_q;
+  logic [Lanes*CodeBits-1:0] code_q;
+  logic [OutIdxBits-1:0]     base_q;      // index of lane 0 of the loaded slot
+  logic [SlotBits-1:0]       next_slot_q, next_slot_d;
+  logic [GroupBits-1:0]      next_g_q, next_g_d;
+  logic [PosBits-1:0]        next_pos_q, next_pos_d;
+  logic [LaneBits-1:0]       lane;
+
+  ttfs_event_arbiter #(
+    .Lanes    (Lanes),
+    .LaneBits (LaneBits)
+  ) u_arbiter (
+    .clk_i,
+    .rst_ni,
+    .clear_i,
+    .group_valid_i (full_q),
+    .mask_i        (mask_q),
+    .group_done_o  (group_done),
+    .evt_valid_o   (arb_valid),
+    .evt_ready_i,
+    .evt_lane_o    (lane)
+  );
+
+  assign load         = start_i && avail_i && more_q && (!full_q || group_done);
+  assign more_o       = more_q;
+  assign load_o       = load;
+  assign evt_valid_o  = arb_valid || end_q;
+  assign evt_last_o   = end_q;
+  assign evt_index_o  = base_q + OutIdxBits'(IdxWide'(lane) * IdxWide'(Positions));
+  assign evt_code_o   = code_q[lane*CodeBits +: CodeBits];
+  assign release_o    = end_q && evt_ready_i;
+  assign read_slot_o  = next_slot_d;
+  assign read_group_o = next_g_d;
+
+  always_comb begin
+    full_d      = full_q && !group_done;
+    more_d      = more_q;
+    end_d       = end_q || (full_q && group_done && !more_q);
+    next_slot_d = next_slot_q;
+    next_g_d    = next_g_q;
+    next_pos_d  = next_pos_q;
+    if (load) begin
+      full_d = 1'b1;
+      if (next_slot_q == SlotBits'(Slots - 1)) begin
+        next_slot_d = '0;
+        next_g_d    = '0;
+        next_pos_d  = '0;
+        more_d      = 1'b0;
+      end else begin
+        next_slot_d = next_slot_q + 1'b1;
+        if (next_pos_q == PosBits'(Positions - 1)) begin
+          next_pos_d = '0;
+          next_g_d   = next_g_q + 1'b1;
+        end else begin
+          next_pos_d = next_pos_q + 1'b1;
+        end
+      end
+    end
+    if (release_o) begin
+      end_d  = 1'b0;
+      more_d = 1'b1;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      full_q      <= 1'b0;
+      more_q      <= 1'b1;
+      end_q       <= 1'b0;
+      next_slot_q <= '0;
+      next_g_q    <= '0;
+      next_pos_q  <= '0;
+    end else if (clear_i) begin
+      full_q      <= 1'b0;
+      more_q      <= 1'b1;
+      end_q       <= 1'b0;
+      next_slot_q <= '0;
+      next_g_q    <= '0;
+      next_pos_q  <= '0;
+    end else begin
+      full_q      <= full_d;
+      more_q      <= more_d;
+      end_q       <= end_d;
+      next_slot_q <= next_slot_d;
+      next_g_q    <= next_g_d;
+      next_pos_q  <= next_pos_d;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (load) begin
+      mask_q <= mask_i;
+      code_q <= code_i;
+      base_q <= OutIdxBits'(IdxWide'(next_g_q) * IdxWide'(Lanes * Positions)
+                            + IdxWide'(next_pos_q));
+    end
+  end
+
+endmodule
+
+`default_nettype wire
