@@ -69,9 +69,11 @@ exit status: 0 ok, 1 verification mismatch or a broken generated design, 2 bad i
                    help="output folder (must not exist or be empty unless --force; never the "
                         "current or home folder, nor the source or a folder around it)")
     p.add_argument("--weight-bits", type=int, default=None,
-                   help="signed weight width 2..16 (default 8; run directories only)")
+                   help="signed weight width 2..16 (default: the run config's weight_bits "
+                        "from quantization-aware training, else 8; run directories only)")
     p.add_argument("--kernel-bits", type=int, default=None,
-                   help="unsigned kernel width 2..16 (default 8; run directories only)")
+                   help="unsigned kernel width 2..16 (default: the run config's kernel_bits, "
+                        "else 8; run directories only)")
     p.add_argument("--name", default=None, help="model name, a C/Verilog identifier "
                                                 "(default 'model', or the model.ttfs's name)")
     p.add_argument("--vectors", type=int, default=100, metavar="N",
@@ -116,8 +118,9 @@ def load_source(args: argparse.Namespace
             bits = getattr(args, what)
             if bits is not None and not 2 <= bits <= 16:
                 raise ExportError(f"--{what.replace('_', '-')}: expected 2..16, got {bits}")
-        net = quantize(load_float_network(source), weight_bits=args.weight_bits or 8,
-                       kernel_bits=args.kernel_bits or 8, name=args.name or "model")
+        # None: the run config's widths (quantization-aware training), else 8 (interface I3)
+        net = quantize(load_float_network(source), weight_bits=args.weight_bits,
+                       kernel_bits=args.kernel_bits, name=args.name or "model")
         dataset = read_config(source).get("dataset")
         if not isinstance(dataset, str):
             raise ExportError(f"{source / 'config.json'}: no 'dataset' to take test images from")

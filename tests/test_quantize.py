@@ -209,6 +209,17 @@ def test_bit_widths_default_to_the_run_config():
         quantize(dataclasses.replace(hand_network(), kernel_bits=1))
 
 
+def test_bit_widths_come_from_the_run_directory(tmp_path):
+    from sdk import randnet
+    from sdk.floatnet import load_float_network
+    config, arrays = randnet.random_run(0)
+    run = randnet.write_run(tmp_path / "qat", {**config, "weight_bits": 4, "kernel_bits": None},
+                            arrays)
+    net = quantize(load_float_network(run))
+    assert (net.weight_bits, net.kernel_bits) == (4, 8)
+    assert int(np.abs(net.layers[1].weight).max()) == 7
+
+
 def test_exponentials_are_correctly_rounded_and_avoid_numpy_exp(monkeypatch):
     from fractions import Fraction
     from sdk.quantize import exp_exact, kernel_exps, threshold_exps
