@@ -125,6 +125,10 @@ def load_source(args: argparse.Namespace
         if not isinstance(dataset, str):
             raise ExportError(f"{source / 'config.json'}: no 'dataset' to take test images from")
         data = load_dataset(dataset)
+        if tuple(data.input_shape) != tuple(net.input_shape):
+            raise ExportError(f"{source / 'config.json'}: 'input_shape' {list(net.input_shape)} "
+                              f"does not match dataset '{dataset}' images "
+                              f"{list(data.input_shape)}")
         n = min(args.vectors, len(data.test_labels))
         chosen = vectors.select_images(data.test_images, data.test_labels, n,
                                        seed=RANDOM_IMAGES_SEED)

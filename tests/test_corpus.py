@@ -350,12 +350,17 @@ def test_malformed_run_dirs(tmp_path, traced):
     assert outcomes.count("refused") >= 100, outcomes.count("ok")
 
 
-@pytest.mark.parametrize("kind", ["model", "run"])
+@pytest.mark.parametrize("kind", ["model", "run", "shape"])
 def test_export_cli_prints_one_error_line(tmp_path, kind):
     if kind == "model":
         base, _ = base_models(tmp_path)[0]
         source = tmp_path / "truncated.ttfs"
         source.write_bytes(base.read_bytes()[:300])
+    elif kind == "shape":       # a valid run whose input is not its dataset's image shape
+        config, arrays = base_config("mlp", "real")
+        config = {**config, "input_shape": [1, 4, 4]}
+        arrays = {**arrays, "fc1.weight": arrays["fc1.weight"][:, :16].copy()}
+        source = write_run(tmp_path / "run", json.dumps(config), arrays)
     else:
         config, arrays = base_config("mlp", "real")
         source = write_run(tmp_path / "run", big_int_json({**config, "T": 16.7}), arrays)
@@ -368,6 +373,8 @@ def test_export_cli_prints_one_error_line(tmp_path, kind):
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
     if kind == "run":
         assert "config.json: 'T': expected an int in 2..4096, got 16.7" in lines[0]
+    if kind == "shape":
+        assert "'input_shape' [1, 4, 4] does not match dataset 'digits' images" in lines[0]
 
 
 def _layer(config: dict, **change) -> dict:
