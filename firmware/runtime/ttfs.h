@@ -335,6 +335,7 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
     const uint32_t n_in = ttfs_size_in(layer);
     const uint32_t n_out = ttfs_size_out(layer);
     const uint32_t words = ttfs_row_words(n_out);
+    const uint32_t *row = layer->weight;    /* the packed row of input i */
     uint32_t *raw = (uint32_t *)acc;
     struct ttfs_operand op;
     uint32_t operands = 0U;
@@ -349,10 +350,11 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
             uint32_t v = in->pixels[i];
             if (v != 0U) {
                 ttfs_operand_set(&op, v);
-                ttfs_scatter(&layer->weight[i * words], n_out, &op, raw);
+                ttfs_scatter(row, n_out, &op, raw);
                 operands += v;
                 events++;
             }
+            row = &row[words];
         }
     } else {
         for (i = 0U; i < n_in; i++) {
@@ -360,11 +362,12 @@ static inline uint32_t ttfs_dense(const struct ttfs_layer *layer, const struct t
                 uint32_t v = in->kernel[in->times[i]];
                 if (v != 0U) {
                     ttfs_operand_set(&op, v);
-                    ttfs_scatter(&layer->weight[i * words], n_out, &op, raw);
+                    ttfs_scatter(row, n_out, &op, raw);
                     operands += v;
                 }
                 events++;
             }
+            row = &row[words];
         }
     }
     for (i = 0U; i < n_out; i++) {
@@ -418,11 +421,12 @@ static inline uint32_t ttfs_conv_fire_row(const struct ttfs_layer *layer, const 
     uint32_t c;
 
     for (ox = 0U; ox < layer->w_out; ox++) {
-        ttfs_time_t *t = &out[(oy * layer->w_out) + ox];
+        uint32_t at = (oy * layer->w_out) + ox;         /* (c, oy, ox), c = 0, 1, ... */
         for (c = 0U; c < layer->c_out; c++) {
             uint32_t time = ttfs_first_crossing(ttfs_unbias(row[c], operands[ox]),
                                                 layer->theta, T);
-            t[c * plane] = (ttfs_time_t)time;
+            out[at] = (ttfs_time_t)time;
+            at += plane;
             spikes += (time < T) ? 1U : 0U;
         }
         row = &row[layer->c_out];
@@ -458,17 +462,24 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
     const uint32_t c_out = layer->c_out;
     const uint32_t words = ttfs_row_words(c_out);       /* one packed row of weights */
     const uint32_t row_len = layer->w_out * c_out;      /* one ring row */
+    const uint32_t ring_len = layer->rows * row_len;
     const uint32_t tap = layer->c_in * words;           /* weight words of one (dy, dx) */
+    const uint32_t col_step = s * tap;                  /* weight words from column ox to ox+1 */
+    const uint32_t row_step = s * k * tap;              /* ... from output row oy to oy+1 */
     const uint32_t plane = layer->h_in * layer->w_in;
     uint32_t y_lo = 0U;                                 /* open output rows: [y_lo, y_hi) */
     uint32_t y_hi = 0U;
     uint32_t ring_lo = 0U;                              /* ring row of output row y_lo */
+    uint32_t ring_acc = 0U;                             /* ring_lo * row_len */
+    uint32_t ring_sum = 0U;                             /* ring_lo * w_out */
+    uint32_t position = 0U;                             /* y * w_in + x */
     uint32_t spikes = 0U;
     uint32_t y;
 
     for (y = 0U; y < layer->h_in; y++) {
         uint32_t x_lo = 0U;                             /* covered columns: [x_lo, x_hi) */
         uint32_t x_hi = 0U;
+        uint32_t x_acc = 0U;                            /* x_lo * c_out */
         uint32_t x;
 
         while ((y_hi < layer->h_out) && ((y_hi * s) <= (y + p))) {
@@ -478,7 +489,11 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
             y_hi++;
         }
         for (x = 0U; x < layer->w_in; x++) {
-            uint32_t fan_out;
+            uint32_t index = position;                  /* input (c_in, y, x) */
+            uint32_t first = 0U;                        /* weight word of (dy of y_lo, dx of
+                                                           x_lo, c_in 0); set at the 1st event */
+            uint32_t events = 0U;
+            uint32_t c_words = 0U;                      /* c_in * words */
             uint32_t c_in;
 
             while ((x_hi < layer->w_out) && ((x_hi * s) <= (x + p))) {
@@ -486,42 +501,64 @@ TTFS_OUTLINE uint32_t ttfs_conv2d(const struct ttfs_layer *layer, const struct t
             }
             while ((x_lo < x_hi) && (((x_lo * s) + k) <= (x + p))) {
                 x_lo++;
+                x_acc += c_out;
             }
-            fan_out = c_out * (y_hi - y_lo) * (x_hi - x_lo);
             for (c_in = 0U; c_in < layer->c_in; c_in++) {
                 struct ttfs_operand op;
                 int32_t v;
-                uint32_t ring = ring_lo;
+                uint32_t w;
+                uint32_t a_off = ring_acc;
+                uint32_t s_off = ring_sum;
                 uint32_t oy;
 
-                if (!ttfs_input_event(in, (c_in * plane) + (y * layer->w_in) + x, &v)) {
-                    continue;
-                }
-                *sops += fan_out;
-                ttfs_operand_set(&op, (uint32_t)v);
-                for (oy = y_lo; oy < y_hi; oy++) {
-                    uint32_t dy = y + p - (oy * s);
-                    uint32_t *a = &acc[(ring * row_len) + (x_lo * c_out)];
-                    uint32_t *sum = &operands[(ring * layer->w_out) + x_lo];
-                    /* first word of the row (dy, dx of x_lo, c_in); dx falls by s per column */
-                    uint32_t w = ((((dy * k) + (x + p - (x_lo * s))) * layer->c_in) + c_in) * words;
-                    uint32_t ox;
-                    for (ox = x_lo; ox < x_hi; ox++) {
-                        ttfs_scatter(&layer->weight[w], c_out, &op, a);
-                        *sum += (uint32_t)v;
-                        sum = &sum[1];
-                        a = &a[c_out];
-                        w -= s * tap;       /* wraps after the last column: never used */
+                if (ttfs_input_event(in, index, &v)) {
+                    if (events == 0U) {
+                        first = (((y + p - (y_lo * s)) * k) + (x + p - (x_lo * s))) * tap;
                     }
-                    ring = (ring + 1U == layer->rows) ? 0U : ring + 1U;
+                    events++;
+                    ttfs_operand_set(&op, (uint32_t)v);
+                    w = first + c_words;
+                    for (oy = y_lo; oy < y_hi; oy++) {
+                        uint32_t *a = &acc[a_off + x_acc];
+                        uint32_t *sum = &operands[s_off + x_lo];
+                        uint32_t ww = w;
+                        uint32_t ox;
+                        for (ox = x_lo; ox < x_hi; ox++) {
+                            ttfs_scatter(&layer->weight[ww], c_out, &op, a);
+                            *sum += (uint32_t)v;
+                            sum = &sum[1];
+                            a = &a[c_out];
+                            ww -= col_step;     /* wraps after the last column: never used */
+                        }
+                        w -= row_step;          /* wraps after the last row: never used */
+                        a_off += row_len;
+                        s_off += layer->w_out;
+                        if (a_off == ring_len) {
+                            a_off = 0U;
+                            s_off = 0U;
+                        }
+                    }
                 }
+                index += plane;
+                c_words += words;
             }
+            if (events != 0U) {
+                *sops += events * c_out * (y_hi - y_lo) * (x_hi - x_lo);
+            }
+            position++;
         }
         while ((y_lo < y_hi) && ((((y_lo * s) + k) <= (y + p + 1U)) || (y + 1U == layer->h_in))) {
-            spikes += ttfs_conv_fire_row(layer, &acc[ring_lo * row_len],
-                                         &operands[ring_lo * layer->w_out], y_lo, in->T, out);
+            spikes += ttfs_conv_fire_row(layer, &acc[ring_acc], &operands[ring_sum], y_lo,
+                                         in->T, out);
             y_lo++;
-            ring_lo = (ring_lo + 1U == layer->rows) ? 0U : ring_lo + 1U;
+            ring_lo++;
+            ring_acc += row_len;
+            ring_sum += layer->w_out;
+            if (ring_lo == layer->rows) {
+                ring_lo = 0U;
+                ring_acc = 0U;
+                ring_sum = 0U;
+            }
         }
     }
     return spikes;
