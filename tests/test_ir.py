@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -261,12 +262,26 @@ LOAD_ERRORS = {
     "stale hash": (lambda p, n: rewrite(p, {**read_members(p), f"{first_spiking(n)}.bias.npy":
                                             npy(n.spiking_layers[0].bias + 1)}, rehash=False),
                    r"hash: the content hash sha256:\w+ does not match the manifest's"),
+    "dir offset": (lambda p, n: _patch_end_record(p, 16, "<I", 12345),
+                   r"not a valid model\.ttfs zip"),
+    "entry count": (lambda p, n: _patch_end_record(p, 10, "<H", 0xFFFF),
+                    r"zip64 archives are not allowed"),
+    "big int": (lambda p, n: rewrite(p, {**read_members(p), modelfile.MANIFEST: read_members(p)[
+        modelfile.MANIFEST].replace(b'"T": 8', b'"T": ' + b"7" * 5000)}),
+                r"manifest\.json: not valid JSON \(Exceeds the limit \(4300 digits\)"),
     "not a zip": (lambda p, n: p.write_bytes(b"not a zip at all"),
                   r"not a valid model\.ttfs zip"),
     "truncated": (lambda p, n: p.write_bytes(p.read_bytes()[:200]),
                   r"not a valid model\.ttfs zip"),
     "missing file": (lambda p, n: p.unlink(), r"cannot read \(No such file or directory\)"),
 }
+
+
+def _patch_end_record(path: Path, offset: int, fmt: str, value: int) -> None:
+    """Overwrite a field of the zip's end-of-central-directory record."""
+    raw = path.read_bytes()
+    end = raw.rindex(b"PK\x05\x06") + offset
+    path.write_bytes(raw[:end] + struct.pack(fmt, value) + raw[end + struct.calcsize(fmt):])
 
 
 def _duplicate_member(path: Path) -> None:
