@@ -139,7 +139,7 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
             if spike_times is not None:
                 events = layerops.flat(spike_times < net.T).astype(np.int64)
                 sops += events @ _fan_out(layer, info.in_shape).reshape(-1)
-            u = _integrate(layer, v, info.acc_bound)
+            u = integrate(layer, v, info.acc_bound)
             if np.abs(u).max(initial=0) > info.acc_bound:
                 raise AssertionError(f"{layer.name}: accumulator left its bound {info.acc_bound}")
         if isinstance(layer, Output):
@@ -171,8 +171,9 @@ def _run_chunk(net: Network, images: np.ndarray) -> Trace:
     )
 
 
-def _integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.ndarray:
-    """Membrane potentials u (int64) of a weighted layer for operands v [N, *in_shape]."""
+def integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.ndarray:
+    """Membrane potentials u (int64) of a weighted layer for operands v [N, *in_shape]:
+    u = bias + W v, every partial sum within `bound` (the layer's M)."""
     weight = layer.weight.astype(np.int64)
 
     def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

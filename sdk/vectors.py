@@ -99,11 +99,10 @@ def corner_images(net: Network, *, seed: int = 0, max_images: int = 256) -> np.n
     input time table), the two images that give the largest and the most negative membrane
     any input can give in the first weighted layer (`real` coding), exact threshold ties
     u = Theta[t] and one below (u = Theta[t] - 1) of one first-layer neuron for every
-    reachable t, a dead-zone image
-    (0 < u < Theta[T-1]), and then searched images, until every reachable threshold and kernel
-    entry of every spiking layer (`table_coverage`) is hit, or no more can be found, and every
-    layer that can be silenced is silent in one image. Searched images that add nothing are
-    left out (at most max_images in all).
+    reachable t, a dead-zone image (0 < u < Theta[T-1]), and then searched images, until every
+    reachable threshold and kernel entry of every spiking layer (`table_coverage`) is hit, or
+    no more can be found, and every layer that can be silenced is silent in one image.
+    Searched images that add nothing are left out (at most max_images in all).
     """
     n_in = net.n_inputs
     fixed = [np.zeros(n_in, np.uint8), np.full(n_in, 255, np.uint8),
@@ -276,8 +275,8 @@ def _affine(net: Network, index: int) -> tuple[np.ndarray, np.ndarray]:
     for earlier in net.layers[:index]:           # only flatten can come before: reshape
         eye = layerops.flat(eye) if earlier.kind == "flatten" else eye
     zero = np.zeros((1, *eye.shape[1:]), np.int64)
-    bias = layerops.flat(golden._integrate(layer, zero, net.info[index].acc_bound))[0]
-    affine = layerops.flat(golden._integrate(layer, eye, net.info[index].acc_bound)) - bias
+    bias = layerops.flat(golden.integrate(layer, zero, net.info[index].acc_bound))[0]
+    affine = layerops.flat(golden.integrate(layer, eye, net.info[index].acc_bound)) - bias
     return bias, affine.T
 
 
@@ -296,16 +295,17 @@ def _solve(bias: int, row: np.ndarray, target: int) -> np.ndarray | None:
     if rest == 0:
         return x.astype(np.uint8)
     free = [int(i) for i in np.argsort(-np.abs(row)) if x[i] == 0 and row[i] != 0][:12]
+    xp = np.arange(256, dtype=np.int64)
     for p in free:
         for q in free:
-            a, b = int(row[p]), int(row[q])
             if p == q:
                 continue
-            for xp in range(256):
-                r = rest - a * xp
-                if r % b == 0 and 0 <= r // b <= 255:
-                    x[p], x[q] = xp, r // b
-                    return x.astype(np.uint8)
+            r = rest - int(row[p]) * xp                 # what pixel q must contribute
+            b = int(row[q])
+            ok = np.flatnonzero((r % b == 0) & (r // b >= 0) & (r // b <= 255))
+            if len(ok):
+                x[p], x[q] = ok[0], r[ok[0]] // b
+                return x.astype(np.uint8)
     return None
 
 

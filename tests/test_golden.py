@@ -177,7 +177,7 @@ def test_conv_padding_and_stride_by_hand():
                   input_coding="real", layers=(conv, Flatten("flat"),
                                                Output("out", np.ones((1, 4), np.int32), i32([0]))))
     image = np.arange(1, 10, dtype=np.uint8).reshape(1, 1, 3, 3)  # 1..9 row-major
-    u = golden._integrate(conv, image.astype(np.int64), net.info[0].acc_bound)
+    u = golden.integrate(conv, image.astype(np.int64), net.info[0].acc_bound)
     np.testing.assert_array_equal(u[0, 0], [[1, 2 + 3], [4 + 7, 5 + 6 + 8 + 9]])
     assert net.info[1].in_shape == (1, 2, 2)
 

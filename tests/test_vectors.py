@@ -69,7 +69,7 @@ def first_layer_u(net: Network, images: np.ndarray) -> np.ndarray:
     v = golden.as_images(net, images).astype(np.int64)
     if net.layers[0].kind == "flatten":
         v = v.reshape(len(v), -1)
-    u = golden._integrate(net.layers[first], v, net.info[first].acc_bound)
+    u = golden.integrate(net.layers[first], v, net.info[first].acc_bound)
     return u.reshape(len(u), -1), net.layers[first]
 
 
