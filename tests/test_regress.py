@@ -346,3 +346,22 @@ count = 8
     results = json.loads(js.read_text())["cases"]
     assert all(r["passed"] >= 8 and r["model_hash"] for r in results), stdout
     assert np.all([r["status"] == "pass" for r in results])
+    # a corrupted weight in the generated FPGA ROM of the MLP: exactly its two FPGA cases fail
+    mem = next((tmp_path / "cache" / "exports").glob("mlp-fpga-*/rtl/fc1_weight.mem"))
+    lines = mem.read_text().splitlines()
+    row = next(i for i, line in enumerate(lines) if not line.startswith("//"))
+    lines[row] = f"{int(lines[row][0], 16) ^ 8:x}" + lines[row][1:]   # one weight's sign bit
+    mem.chmod(0o644)
+    mem.write_text("\n".join(lines) + "\n")
+    code = regress.main([str(suite), "-q", "--only", "mlp/*", "--junit", str(xml), "--json",
+                         str(js)])
+    stdout = capsys.readouterr().out
+    assert code == 1, stdout
+    failing = {r["id"]: r for r in json.loads(js.read_text())["cases"] if r["status"] != "pass"}
+    assert set(failing) == {"mlp/fpga/verilator/smoke", "mlp/fpga/icarus/smoke"}, stdout
+    assert all("first divergence at layer 'fc1'" in r["message"] for r in failing.values()), (
+        failing)
+    messages = [f.get("message") for f in ET.parse(xml).getroot().iter("failure")]
+    assert len(messages) == 2 and all("layer 'fc1'" in m for m in messages), messages
+    counts = junit_counts(xml)
+    assert (counts["tests"], counts["failures"], counts["errors"]) == (6, 2, 0)
