@@ -199,6 +199,28 @@ def test_output_files_and_reproducible_bytes(tmp_path):
         assert "#define TTFS_WITH_MAXPOOL2D 0" in model_c
 
 
+def test_model_header_alone_in_a_user_file(tmp_path):
+    """A user file that includes only <name>_model.h compiles as C99 and C++ and does not see
+    the runtime (ttfs.h stays inside <name>_model.c); the header states what it promises."""
+    gcc, gxx = need_tool("gcc"), need_tool("g++")
+    net = randnet.random_network(3, plan="mlp", weight_bits=4)
+    export(net, tmp_path / "out", n=2)
+    header = (tmp_path / "out" / "rnd_model.h").read_text()
+    for promise in ("Input: RND_N_IN bytes", "Buffers: the caller owns", "static RAM",
+                    "Stack: at most", "memcpy/memset", "Reentrancy: not reentrant",
+                    "input_spikes", "sops", "#define RND_STACK_BYTES"):
+        assert promise in header, promise
+    user = tmp_path / "user.c"
+    user.write_text('#include "rnd_model.h"\n#ifdef TTFS_H\n#error "runtime leaked"\n#endif\n'
+                    "int classify(const uint8_t *image);\n"
+                    "int classify(const uint8_t *image) {\n"
+                    "    int32_t scores[RND_N_OUT];\n    struct ttfs_stats stats;\n"
+                    "    return rnd_infer(image, scores, &stats) + (int)stats.sops;\n}\n")
+    for cmd in ([gcc, *mcu_check.STRICT], [gxx, "-x", "c++", "-std=c++11", "-Wall", "-Werror"]):
+        subprocess.run([*cmd, "-fsyntax-only", "-I", str(tmp_path / "out"), str(user)],
+                       check=True)
+
+
 def test_make_in_the_output_folder_builds_for_each_board(tmp_path):
     """`make -C OUT/example BOARD=...` (the README's command) builds for every board."""
     need_tool("arm-none-eabi-gcc")
