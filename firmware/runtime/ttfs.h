@@ -14,9 +14,9 @@
  *
  * A generated model file (`<model>_model.c`) holds the weights, tables and the layer sequence as
  * `static const` data plus statically sized scratch buffers, and calls `ttfs_run`. No heap, no
- * floating point, no recursion, no division per event, no C library calls (the loops are plain
- * element loops; `struct ttfs_stats` is the only struct assigned); the scratch buffers make one
- * model non-reentrant.
+ * floating point, no recursion, no division per event; no library function is called by name,
+ * but compilers turn the clearing and the copy of `struct ttfs_stats` into memset/memcpy calls
+ * (gcc does), so the link needs those two. The scratch buffers make one model non-reentrant.
  *
  * Weights are packed densely along the fan-out: the weights one input event needs (dense: its
  * column W[0..n_out-1][i]; conv2d: W[0..c_out-1][c_in][dy][dx]) form one row of 32-bit words,
