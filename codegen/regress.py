@@ -426,9 +426,13 @@ def run_suite(suite: Suite, selected: list[Case], *, jobs: int = 1,
             os.environ.setdefault(key, "1")     # the workers' BLAS: one thread each
         with ProcessPoolExecutor(max_workers=jobs,
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(run_unit, unit) for unit in work]
+            futures = {pool.submit(run_unit, unit): unit for unit in work}
             for future in as_completed(futures):
-                batch = future.result()
+                try:
+                    batch = future.result()
+                except Exception as exc:   # noqa: BLE001 -- a worker died (killed, out of memory)
+                    batch = [failed_case(case, RuntimeError(f"worker process failed: {exc!r}"))
+                             for case in futures[future].cases]
                 results.extend(batch)
                 bar.update(len(batch))
     bar.close()
