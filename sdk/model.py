@@ -296,15 +296,30 @@ class TTFSNet(nn.Module):
 
     def propagate(self, x: Tensor, activate: Callable[[Kernel, Tensor], Tensor]) -> Tensor:
         """Output potentials for inputs x, with `activate(kernel_module, z)` as the activation
-        of the input layer (`ttfs` coding) and of every spiking layer."""
+        of the input layer (`ttfs` coding) and of every spiking layer.
+
+        In training mode a conv layer followed by a max pool pools its potentials first and
+        activates the pooled ones: the TTFS activation and ReLU are monotone non-decreasing,
+        so maxpool(f(z)) = f(maxpool(z)) exactly, on a quarter of the values (the gradient
+        differs only on ties of f, going to the neuron with the largest z). `activate` then
+        sees the pooled potentials; evaluation (spike counts) activates every neuron.
+        """
         if self.input_coding == "ttfs":
             x = activate(self.input, x)
-        for spec in self.specs:
+        pooled = False
+        for i, spec in enumerate(self.specs):
             kind, module = spec["kind"], getattr(self, spec["name"], None)
             if kind in SPIKING_KINDS:
-                x = activate(module, module.potential(x, self.weight_bits))
+                x = module.potential(x, self.weight_bits)
+                after = self.specs[i + 1] if i + 1 < len(self.specs) else {}
+                pooled = self.training and after.get("kind") == "maxpool2d"
+                if pooled:
+                    x = F.max_pool2d(x, after["size"])
+                x = activate(module, x)
             elif kind == "maxpool2d":
-                x = F.max_pool2d(x, spec["size"])
+                if not pooled:
+                    x = F.max_pool2d(x, spec["size"])
+                pooled = False
             elif kind == "flatten":
                 x = x.flatten(1)
             elif self.weight_bits is None:

@@ -343,7 +343,8 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler), dtype=torch.long, device=cfg.device)
         batches = range(0, len(order), batch_size)
-        total_loss, correct, start = 0.0, 0, time.perf_counter()
+        total_loss, correct = 0.0, 0
+        start, start_cpu = time.perf_counter(), time.process_time()
         for step, i in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                                       file=sys.stderr, disable=quiet, leave=False)):
             idx = order[i:i + batch_size]
@@ -378,7 +379,7 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
             _log_parameters(model, job.rank, epoch, step)
             total_loss += loss.item() * len(idx)
             correct += int((scores.argmax(1) == y[idx]).sum())
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
         if job.world > 1:
             for buffer in model.buffers():
                 dist.broadcast(buffer, 0)
@@ -393,7 +394,7 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
             "val_spikes_per_neuron": dict(zip(model.kernel_names, spikes.tolist())),
             "tau": {n: k.tau.item() for n, k in zip(model.kernel_names, model.kernels)},
             "td": {n: k.td.item() for n, k in zip(model.kernel_names, model.kernels)},
-            "p_ttfs": p_ttfs, "train_seconds": seconds})
+            "p_ttfs": p_ttfs, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds})
         key = (val_acc, -val_hidden)
         if epoch >= cfg.first_eligible_epoch and (best_key is None or key > best_key):
             best, best_key = (epoch, copy.deepcopy(model.state_dict())), key
