@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from codegen import tools
@@ -16,6 +18,18 @@ def need_tool(name: str) -> str:
             pytest.fail(message + " (TTFS_REQUIRE_TOOLS=1)")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def build_cache(tmp_path_factory):
+    """Verification build folders go to the session's temporary folder, not ~/.cache."""
+    old = os.environ.get("TTFS_CACHE_DIR")
+    os.environ["TTFS_CACHE_DIR"] = str(tmp_path_factory.mktemp("ttfs-cache"))
+    yield
+    if old is None:
+        os.environ.pop("TTFS_CACHE_DIR", None)
+    else:
+        os.environ["TTFS_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")
