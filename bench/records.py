@@ -63,12 +63,11 @@ RECORDS = {
         dict(dataset="mnist", arch="d340", epochs=12, lr_schedule="cosine", augment=1),
         aim="integer >= 98.0 % (784-340-10)", min_accuracy=0.98),
     "fashion-mnist-cnn": Record(
-        dict(dataset="fashion-mnist", arch="c32k5,p2,c64k5,p2,d256", epochs=15,
-             lr_schedule="cosine", augment=1),
+        dict(dataset="fashion-mnist", arch="cnn", epochs=8, lr_schedule="cosine", augment=1),
         aim="integer >= 93.2 %", min_accuracy=0.932),
     "mnist-cnn": Record(
-        dict(dataset="mnist", arch="c32k5,p2,c64k5,p2,d256", epochs=15, lambda_bn=0.05,
-             lr_schedule="cosine", augment=2),
+        dict(dataset="mnist", arch="cnn", epochs=8, lambda_bn=0.05, lr_schedule="cosine",
+             augment=1),
         aim="integer >= 99.55 % at <= 0.10 spikes/hidden neuron", min_accuracy=0.9955,
         max_spikes=0.10),
 }
