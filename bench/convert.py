@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             r = result.result
             rows.append((f"TTFS converted, {epochs} fine-tuning epochs", r["snn_test_accuracy"],
                          float((trace.classes == dataset.test_labels).mean()),
-                         r["spikes_per_hidden_neuron"], seconds))
+                         r["spikes_per_hidden_neuron"], r["sops"], seconds))
         relu = converted.result["relu_test_accuracy"]
         taus = ", ".join(f"{c['name']} tau {c['tau']:.2f} p{c['percentile']:g}"
                          for c in converted.config["convert"]["layers"])
@@ -116,12 +116,13 @@ def main(argv: list[str] | None = None) -> int:
           f"({relu_seconds:.0f} s); calibrated: {taus}")
     print(f"fine-tuning: {options.method}, lr {options.lr:g}, batch {options.batch_size}, "
           f"lambda_BN {options.lambda_bn:g} ({options.tkbn_form})")
-    print(f"| network | float test accuracy | integer (golden) | spikes / hidden neuron | "
-          f"seconds |")
-    print("|---|---|---|---|---|")
-    print(f"| ReLU CNN (onnxruntime) | {relu:.2%} | - | - | {relu_seconds:.0f} |")
-    for name, acc, int_acc, spikes, seconds in rows:
-        print(f"| {name} | {acc:.2%} | {int_acc:.2%} | {spikes:.3f} | {seconds:.0f} |")
+    print("| network | float test accuracy | integer (golden) | spikes / hidden neuron | "
+          "SOPs / inference | seconds |")
+    print("|---|---|---|---|---|---|")
+    print(f"| ReLU CNN (onnxruntime) | {relu:.2%} | - | - | - | {relu_seconds:.0f} |")
+    for name, acc, int_acc, spikes, sops, seconds in rows:
+        print(f"| {name} | {acc:.2%} | {int_acc:.2%} | {spikes:.3f} | {sops:,.0f} | "
+              f"{seconds:.0f} |")
     return 0
 
 

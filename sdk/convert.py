@@ -385,7 +385,7 @@ def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -
         "source": path.name, "sha256": sha256(path), "producer": imported.producer,
         "opset": imported.opset, "nodes": imported.nodes,
         "input_scale": list(options.input_scale), "input_offset": list(options.input_offset),
-        "calibration_images": int(len(calib)),
+        "calibration_images": int(len(calib)), "finetune_epochs": options.finetune,
         "layers": [c.summary() for c in calibration]}
     before = evaluate(model, config | {"method": "sm"}, dataset)
     log(f"converted: float SNN {before['snn_test_accuracy']:.2%} (ReLU {relu_accuracy:.2%}), "
@@ -412,6 +412,7 @@ def finetune(converted: Converted, options: ConvertOptions, dataset, *, quiet: b
     options.check()
     config = converted.config | train_config(options, converted.config["layers"],
                                              converted.config["tau0"])
+    config["convert"] = config["convert"] | {"finetune_epochs": options.finetune}
     fields = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
     torch.manual_seed(options.seed)
     tuned = fit(TrainConfig(**fields), dataset, quiet=quiet, init_state=converted.state)

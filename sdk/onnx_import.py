@@ -1,8 +1,8 @@
 """Read a trained ReLU network from an ONNX file into our layer list (numpy + onnx, no torch).
 
 The importer accepts the standard-op subset that our layers express exactly and refuses
-everything else with an `ImportError_`-style `OnnxImportError` that names the node (name and
-op type) and the reason. Accepted, as one chain from the single graph input to the output:
+everything else with an `OnnxImportError` that names the node (name and op type) and the
+reason. Accepted, as one chain from the single graph input to the output:
 
 - `Conv` (2-D, square kernel, equal strides, equal pads, group 1, dilation 1, NOTSET auto_pad),
   `Gemm` (transA = 0; alpha, beta and transB folded), `MatMul` with a constant right operand,
