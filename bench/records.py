@@ -57,7 +57,8 @@ RECORDS = {
              lr_schedule="cosine", T=64, tau0=16.0),
         aim="integer >= 97 %", min_accuracy=0.97),
     "mnist5k-cnn": Record(
-        dict(dataset="mnist5k", arch="cnn", epochs=40, lambda_bn=0.05, lr_schedule="cosine"),
+        dict(dataset="mnist5k", arch="cnn", epochs=40, lambda_bn=0.2, augment=1,
+             max_spikes=0.10),
         aim=">= ReLU twin at <= 0.10 spikes/hidden neuron", max_spikes=0.10, vs_twin=True),
     "mnist-mlp": Record(
         dict(dataset="mnist", arch="d340", epochs=12, lr_schedule="cosine", augment=1),
@@ -66,8 +67,8 @@ RECORDS = {
         dict(dataset="fashion-mnist", arch="cnn", epochs=8, lr_schedule="cosine", augment=1),
         aim="integer >= 93.2 %", min_accuracy=0.932),
     "mnist-cnn": Record(
-        dict(dataset="mnist", arch="cnn", epochs=8, lambda_bn=0.05, lr_schedule="cosine",
-             augment=1),
+        dict(dataset="mnist", arch="cnn", epochs=8, lambda_bn=0.2, augment=1,
+             max_spikes=0.10),
         aim="integer >= 99.55 % at <= 0.10 spikes/hidden neuron", min_accuracy=0.9955,
         max_spikes=0.10),
 }

@@ -23,6 +23,9 @@ from sdk.model import ARCH_SPEC_HELP
 from sdk.train import METHODS, TKBN_FORMS, TrainConfig, config_fields, evaluate_run, train
 
 EXIT_USAGE = 2
+#: Types of the TrainConfig options whose default is None.
+OPTIONAL_TYPES = {"sr_epochs": int, "tk_epoch": int, "weight_bits": int, "layers": list,
+                  "max_spikes": float}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu | cuda (default cpu)")
     p.add_argument("--weight-bits", type=int, help="quantization-aware training against "
                    "B-bit integer weights (2..16; default: float weights, quantized later)")
+    p.add_argument("--max-spikes", type=float, help="select the checkpoint among epochs with "
+                   "at most this many validation spikes per hidden neuron (default: no budget)")
     p.add_argument("--augment", type=int, help="random shifts of training images by up to N "
                    "pixels (default 0: none)")
     p.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on "
@@ -116,7 +121,7 @@ def make_config(args: argparse.Namespace) -> TrainConfig:
     defaults = TrainConfig()
     for name, value in options.items():
         expected = type(getattr(defaults, name)) if getattr(defaults, name) is not None else \
-            (list if name == "layers" else int)
+            OPTIONAL_TYPES[name]
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (isinstance(value, bool)

@@ -18,8 +18,9 @@ Evaluation always uses the TTFS activation (ReLU for the baseline).
 
 Checkpoint selection: best validation accuracy among the epochs in which every part of the
 method is active (e >= E_SR for sr, e >= max(E_SR, E_tk) with tr; all epochs for relu and sm;
-the last epoch if none is eligible); ties go to fewer validation spikes. The test accuracy
-reported is that checkpoint's.
+the last epoch if none is eligible); ties go to fewer validation spikes. With a spike budget
+(`max_spikes`) epochs within it come first (by accuracy), then the others by fewest spikes.
+The test accuracy reported is that checkpoint's.
 
 Distributed (`torchrun --nproc_per_node N -m sdk.cli ...`, WORLD_SIZE > 1): one process group
 (gloo on CPU, nccl on CUDA), the model in DistributedDataParallel (gradients averaged), each
@@ -118,6 +119,9 @@ class TrainConfig:
     amp: bool = False
     #: learning rate per epoch e: constant, or cosine lr (1 + cos(pi e / epochs)) / 2
     lr_schedule: str = "constant"
+    #: checkpoint selection only among epochs with at most this many validation spikes per
+    #: hidden neuron (None: no budget)
+    max_spikes: float | None = None
 
     def resolved(self) -> TrainConfig:
         """A validated copy with E_SR and E_tk filled in; raises TrainingError."""
@@ -156,6 +160,8 @@ class TrainConfig:
             (cfg.weight_bits is None or 2 <= cfg.weight_bits <= 16,
              f"weight-bits must be in 2..16, got {cfg.weight_bits}"),
             (cfg.augment >= 0, f"augment must be >= 0, got {cfg.augment}"),
+            (cfg.max_spikes is None or cfg.max_spikes > 0,
+             f"max-spikes must be > 0, got {cfg.max_spikes}"),
             (not cfg.amp or cfg.device == "cuda", "--amp needs --device cuda"),
             (cfg.lr_schedule in LR_SCHEDULES, f"unknown lr-schedule {cfg.lr_schedule!r}; "
                                               f"expected {' or '.join(LR_SCHEDULES)}"),
@@ -395,7 +401,10 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
             "tau": {n: k.tau.item() for n, k in zip(model.kernel_names, model.kernels)},
             "td": {n: k.td.item() for n, k in zip(model.kernel_names, model.kernels)},
             "p_ttfs": p_ttfs, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds})
-        key = (val_acc, -val_hidden)
+        # within the spike budget first, then accuracy, then fewer spikes
+        key = (cfg.max_spikes is None or val_hidden <= cfg.max_spikes,
+               val_acc if cfg.max_spikes is None or val_hidden <= cfg.max_spikes
+               else -val_hidden, -val_hidden)
         if epoch >= cfg.first_eligible_epoch and (best_key is None or key > best_key):
             best, best_key = (epoch, copy.deepcopy(model.state_dict())), key
         if checkpoint is not None and job.main:

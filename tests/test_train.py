@@ -211,3 +211,19 @@ def test_shift_moves_each_image_by_its_own_offset():
                    if torch.equal(out[n, 0], torch.nn.functional.pad(
                        images[n, 0], (1, 1, 1, 1))[1 + dy:6 + dy, 1 + dx:6 + dx])]
         assert len(matches) == 1
+
+
+def test_spike_budget_selects_within_it(digits):
+    free = fit(config(method="sr+tr+tkbn", epochs=5, lambda_bn=1.0), digits, quiet=True)
+    spikes = [h["val_spikes_per_hidden_neuron"] for h in free.history][2:]
+    budget = sorted(spikes)[1]              # two eligible epochs are within it
+    capped = fit(config(method="sr+tr+tkbn", epochs=5, lambda_bn=1.0, max_spikes=budget),
+                 digits, quiet=True)
+    chosen = capped.history[capped.selected_epoch]
+    assert chosen["val_spikes_per_hidden_neuron"] <= budget
+    within = [h for h in capped.history[2:] if h["val_spikes_per_hidden_neuron"] <= budget]
+    assert chosen["val_accuracy"] == max(h["val_accuracy"] for h in within)
+    tiny = fit(config(method="sr+tr+tkbn", epochs=5, lambda_bn=1.0, max_spikes=1e-9), digits,
+               quiet=True)
+    assert tiny.history[tiny.selected_epoch]["val_spikes_per_hidden_neuron"] == \
+        min(h["val_spikes_per_hidden_neuron"] for h in tiny.history[2:])
