@@ -157,8 +157,12 @@ def onnx_scores(path: Path, imported: ImportedNetwork, images: np.ndarray,
     x = x.astype(np.float32)
     if imported.input_rank == 2:
         x = x.reshape(len(x), -1)
-    return np.concatenate([session.run(None, {imported.input_name: x[i:i + 500]})[0]
-                           for i in range(0, len(x), 500)]).reshape(len(x), -1).astype(np.float64)
+    step = imported.batch or 500            # a model exported with a fixed batch size
+    pad = -len(x) % step if imported.batch else 0
+    x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], np.float32)])
+    out = np.concatenate([session.run(None, {imported.input_name: x[i:i + step]})[0]
+                          for i in range(0, len(x), step)])
+    return out.reshape(len(x), -1)[:len(x) - pad].astype(np.float64)
 
 
 class _Forward:

@@ -56,7 +56,8 @@ class ImportedNetwork:
     `layers`: layer specs (docs/architecture.md) with the hidden conv2d/dense layers followed by
     ReLU and the last weighted layer of kind `output`. `arrays`: `<name>.weight`, `<name>.bias`
     (float64, input normalisation and BatchNorm folded). `input_shape`: the images' (C, H, W);
-    `input_rank`: 4 for an NCHW ONNX input, 2 for [N, C*H*W]. `nodes`: layer name -> the ONNX
+    `input_rank`: 4 for an NCHW ONNX input, 2 for [N, C*H*W]; `batch`: the input's fixed
+    batch size (None when symbolic; our network takes any). `nodes`: layer name -> the ONNX
     nodes it was built from. `affine`: the folded input normalisation, if any;
     `affine_inexact`: its offset met a zero-padded first convolution (border taps differ).
     `tail`: 'Softmax' or 'LogSoftmax' when the graph ends with one (dropped: the class, the
@@ -68,6 +69,7 @@ class ImportedNetwork:
     input_shape: tuple[int, int, int]
     input_name: str
     input_rank: int
+    batch: int | None
     output_name: str
     opset: int
     producer: str
@@ -144,9 +146,10 @@ def _opset(model, path: Path) -> int:
 
 
 def _input(graph: _Graph, path: Path, images: tuple[int, int, int] | None
-           ) -> tuple[str, int, tuple[int, int, int]]:
-    """(name, rank, image shape (C, H, W)) of the single data input, checked against `images`
-    (the dataset's shape; needed when the ONNX input has symbolic dimensions)."""
+           ) -> tuple[str, int, tuple[int, int, int], int | None]:
+    """(name, rank, image shape (C, H, W), fixed batch size or None) of the single data input,
+    checked against `images` (the dataset's shape; needed when the ONNX input has symbolic
+    dimensions)."""
     inputs = [i for i in graph.graph.input if i.name not in graph.consts]
     if len(inputs) != 1:
         raise OnnxImportError(f"{path}: the graph must have exactly one data input, it has "
@@ -164,13 +167,13 @@ def _input(graph: _Graph, path: Path, images: tuple[int, int, int] | None
         if len(dims) != 4 or None in dims[1:]:
             raise OnnxImportError(f"{path}: input '{value.name}' (shape {shown}) does not fix "
                                   "the image shape; give the dataset")
-        return value.name, 4, tuple(dims[1:])
+        return value.name, 4, tuple(dims[1:]), dims[0]
     images = tuple(int(d) for d in images)
     expected = list(images) if len(dims) == 4 else [int(np.prod(images))]
     if any(d is not None and d != e for d, e in zip(dims[1:], expected)):
         raise OnnxImportError(f"{path}: input '{value.name}' has shape {shown}; the dataset's "
                               f"images need [N, {', '.join(map(str, expected))}]")
-    return value.name, len(dims), images
+    return value.name, len(dims), images, dims[0]
 
 
 def import_onnx(path: str | Path, *, input_shape: tuple[int, int, int] | None = None,
@@ -186,19 +189,19 @@ def import_onnx(path: str | Path, *, input_shape: tuple[int, int, int] | None = 
     model = _load(path)
     opset = _opset(model, path)
     graph = _Graph(model, path)
-    input_name, rank, images = _input(graph, path, input_shape)
+    input_name, rank, images, batch = _input(graph, path, input_shape)
     outputs = [o.name for o in graph.graph.output]
     if len(outputs) != 1:
         raise OnnxImportError(f"{path}: the graph must have exactly one output, it has "
                               f"{len(outputs)}")
     builder = _Builder(graph, input_name,
-                       images if rank == 4 else (int(np.prod(images)),), images)
+                       images if rank == 4 else (int(np.prod(images)),), batch)
     if input_affine is not None:
         builder.start_affine(input_affine)
     for index, node in enumerate(graph.graph.node):
         builder.add(node, index)
     layers, arrays, nodes = builder.finish(outputs[0])
-    return ImportedNetwork(layers, arrays, images, input_name, rank, outputs[0], opset,
+    return ImportedNetwork(layers, arrays, images, input_name, rank, batch, outputs[0], opset,
                            f"{model.producer_name} {model.producer_version}".strip(), nodes,
                            builder.affine, builder.inexact, builder.tail_softmax or None)
 
@@ -209,11 +212,11 @@ class _Builder:
     `shape` is the current tensor's shape without the batch axis: (C, H, W) or (n,).
     """
 
-    def __init__(self, graph: _Graph, input_name: str, shape: tuple, images: tuple):
+    def __init__(self, graph: _Graph, input_name: str, shape: tuple, batch: int | None):
         self.g = graph
         self.current = input_name
         self.shape = tuple(shape)
-        self.images = images
+        self.batch = batch
         self.affine: InputAffine | None = None
         self.affine_nodes: list[str] = []
         self.inexact = False
@@ -488,8 +491,8 @@ class _Builder:
     def _op_Reshape(self, node, index: int, a: dict) -> None:
         shape = self.g.const(node, index, 1, "shape").astype(np.int64).reshape(-1).tolist()
         n = int(np.prod(self.shape))
-        if not (len(shape) == 2 and (shape[0] in (-1, 0) and shape[1] in (-1, n)
-                                     or shape[0] == 1 and shape[1] == n)):
+        batch_ok = len(shape) == 2 and (shape[0] in (0, -1) or shape[0] == self.batch)
+        if not (batch_ok and (shape[1] == n or shape[1] == -1 and shape[0] != -1)):
             raise OnnxImportError(f"{_label(node, index)}: only a reshape to 2-D [N, {n}] is "
                                   f"supported, target shape {shape}")
         self._flatten()

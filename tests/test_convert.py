@@ -70,13 +70,17 @@ class _Cnn(nn.Module):
 
 @pytest.fixture(scope="module")
 def torch_cnn(digits, tmp_path_factory) -> Path:
-    """The `_Cnn`, trained and exported by torch.onnx.export (TorchScript exporter)."""
+    """The `_Cnn`, trained and exported by torch.onnx.export (TorchScript exporter) with a
+    dynamic batch axis, and beside it as `cnn_static.onnx` with the batch fixed to 1 (torch
+    then writes the reshape as a constant [1, -1])."""
     torch.set_num_threads(1)
     model = _train(_Cnn(), digits, epochs=15)
     path = tmp_path_factory.mktemp("onnx") / "cnn.onnx"
     torch.onnx.export(model, torch.zeros(1, 1, 8, 8), str(path), input_names=["x"],
                       output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
                       opset_version=OPSET, dynamo=False)
+    torch.onnx.export(model, torch.zeros(1, 1, 8, 8), str(path.with_name("cnn_static.onnx")),
+                      input_names=["x"], opset_version=OPSET, dynamo=False)
     return path
 
 
@@ -180,15 +184,19 @@ def test_helper_mlp_maps_every_node(mlp_run):
     assert all(0 < c["tau"] <= config["T"] and c["td"] == 0 for c in layers)
 
 
-def test_imported_relu_net_equals_onnxruntime(torch_cnn, digits):
-    """The importer's float64 ReLU network reproduces onnxruntime's scores."""
+@pytest.mark.parametrize("name, batch", [("cnn.onnx", None), ("cnn_static.onnx", 1)])
+def test_imported_relu_net_equals_onnxruntime(torch_cnn, digits, name, batch):
+    """The importer's float64 ReLU network reproduces onnxruntime's scores (the fixed-batch
+    export is run image by image)."""
     from sdk.convert import _Forward
 
-    imported = import_onnx(torch_cnn, input_shape=(1, 8, 8))
+    path = torch_cnn.with_name(name)
+    imported = import_onnx(path, input_shape=(1, 8, 8))
+    assert imported.batch == batch
     assert [s["kind"] for s in imported.layers] == ["conv2d", "maxpool2d", "flatten", "dense",
                                                      "output"]
     ours = _Forward(imported).scores(digits.test_images[:50])
-    np.testing.assert_allclose(ours, onnx_scores(torch_cnn, imported, digits.test_images[:50]),
+    np.testing.assert_allclose(ours, onnx_scores(path, imported, digits.test_images[:50]),
                                rtol=1e-4, atol=1e-4)
 
 
