@@ -401,10 +401,10 @@ def fit(cfg: TrainConfig, dataset: Dataset, *, quiet: bool = False,
             "tau": {n: k.tau.item() for n, k in zip(model.kernel_names, model.kernels)},
             "td": {n: k.td.item() for n, k in zip(model.kernel_names, model.kernels)},
             "p_ttfs": p_ttfs, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds})
-        # within the spike budget first, then accuracy, then fewer spikes
-        key = (cfg.max_spikes is None or val_hidden <= cfg.max_spikes,
-               val_acc if cfg.max_spikes is None or val_hidden <= cfg.max_spikes
-               else -val_hidden, -val_hidden)
+        # within the spike budget (none for the ReLU DNN) first, then accuracy, then fewer
+        # spikes
+        within = relu or cfg.max_spikes is None or val_hidden <= cfg.max_spikes
+        key = (within, val_acc if within else -val_hidden, -val_hidden)
         if epoch >= cfg.first_eligible_epoch and (best_key is None or key > best_key):
             best, best_key = (epoch, copy.deepcopy(model.state_dict())), key
         if checkpoint is not None and job.main:
