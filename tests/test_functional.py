@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sdk.functional import (firing_floor, spike_times, sr_probability, tkbn_loss,
-                            tkbn_tail, tkbn_taylor, tr_loss, ttfs_activation)
+from sdk.functional import (fake_quantize, firing_floor, spike_times, sr_probability,
+                            tkbn_loss, tkbn_tail, tkbn_taylor, tr_loss, ttfs_activation)
 from sdk.simulate import decode, first_crossing, threshold_table
 
 # (T, tau, td, q); tau and td are float32 values, as the trained parameters are
@@ -233,3 +233,14 @@ def test_frozen_kernel_backward_gives_the_same_input_gradient():
         results.append(zz.grad)
         assert (tau.grad is not None) == trainable
     assert torch.equal(results[0], results[1])
+
+
+def test_fake_quantize_is_the_quantizers_rounding_with_identity_gradient():
+    w = torch.tensor([[0.7, -0.4, 0.1], [-0.05, 0.2, 0.0]], dtype=torch.float32,
+                     requires_grad=True)
+    q = fake_quantize(w, 3)                         # w_max = 3, s_w = 0.7 / 3
+    steps = (q.detach().double() / (0.7 / 3)).numpy()
+    np.testing.assert_allclose(steps, [[3, -2, 0], [0, 1, 0]], atol=1e-6)
+    q.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))
+    assert torch.equal(fake_quantize(torch.zeros(3), 4), torch.zeros(3))
