@@ -138,9 +138,10 @@ class Row:
         return cycles / self.fmax if cycles is not None and self.fmax else None
 
 
-def rtl_key(out: Path, design: dict, device: str, seeds: list[int]) -> str:
-    """What determines a place-and-route result: every RTL and memory file, device, seeds."""
-    h = hashlib.sha256(json.dumps([device, seeds, design["top"]]).encode())
+def rtl_key(out: Path, design: dict, device: str) -> str:
+    """What determines a place-and-route result (besides the seeds): every RTL and memory file,
+    the top, the device."""
+    h = hashlib.sha256(json.dumps([device, design["top"]]).encode())
     for path in sorted((out / "rtl").iterdir()):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:20]
@@ -153,7 +154,14 @@ def measure(run_dir: Path, network: str, config_text: str, device: str, args) ->
     folder = args.work / network / slug
     out = folder / "export"
     try:
-        design = export(run_dir, f"{network}_net", parse_config(config_text), args.images, out)
+        if args.saved:
+            if not (out / "tb" / "design.json").exists():
+                row.error = "not measured (no saved export)"
+                return row
+            design = json.loads((out / "tb" / "design.json").read_text())
+        else:
+            design = export(run_dir, f"{network}_net", parse_config(config_text), args.images,
+                            out)
     except RuntimeError as exc:
         row.error = str(exc)
         return row
@@ -167,12 +175,16 @@ def measure(run_dir: Path, network: str, config_text: str, device: str, args) ->
         row.accuracy = float(np.mean(vec.trace.classes[image] == vec.labels[image]))
     if args.no_pnr:
         return row
-    key = rtl_key(out, design, device, args.seeds)
+    key = rtl_key(out, design, device)
     cache = folder / f"impl-{device}.json"
-    if cache.exists() and json.loads(cache.read_text()).get("key") == key:
-        cached = json.loads(cache.read_text())
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("key") == key and (args.saved or cached.get("seeds") == args.seeds):
         row.impl, row.load = cached["impl"], cached["load"]
+        row.bit_exact = cached.get("bit_exact")
         log(f"{network} {config_text} {device}: cached ({row.impl['seconds']})")
+        return row
+    if args.saved:
+        row.error = "not placed (no saved result for this RTL)"
         return row
     log(f"{network} {config_text}: place and route on {device}, seeds {args.seeds} ...")
     load0 = os.getloadavg()[1]
@@ -185,18 +197,27 @@ def measure(run_dir: Path, network: str, config_text: str, device: str, args) ->
         return row
     row.impl = impl.as_dict()
     row.load = [round(load0, 1), round(os.getloadavg()[1], 1)]
-    cache.write_text(json.dumps({"key": key, "impl": row.impl, "load": row.load}, indent=1))
+    cache.write_text(json.dumps({"key": key, "seeds": args.seeds, "impl": row.impl,
+                                 "load": row.load}, indent=1))
     log(f"  {impl.summary()} ({impl.seconds})")
     return row
 
 
-def verify(out: Path, n: int) -> str:
-    """Bit-exactness of an export on Verilator and Icarus over its first n vectors."""
+def verify(folder: Path, device: str, n: int) -> str:
+    """Bit-exactness of `folder`'s export on Verilator and Icarus over its first n vectors
+    (recorded beside its place-and-route result)."""
+    cache = folder / f"impl-{device}.json"
+    saved = json.loads(cache.read_text())
+    if saved.get("bit_exact"):
+        return saved["bit_exact"]
+    out = folder / "export"
     res = run([sys.executable, "-m", "codegen.verify_cli", str(out), "--sim", "both",
                "--no-synth", "--vectors", str(n), "-q"])
     tail = (res.stdout + res.stderr).strip().splitlines()[-1:] or [""]
-    return ("yes, Verilator and Icarus" if res.returncode == 0
-            else f"NO (ttfs-verify exit {res.returncode}: {tail[0][:120]})")
+    saved["bit_exact"] = (f"yes, Verilator and Icarus, {n} vectors" if res.returncode == 0
+                          else f"NO (ttfs-verify exit {res.returncode}: {tail[0][:120]})")
+    cache.write_text(json.dumps(saved, indent=1))
+    return saved["bit_exact"]
 
 
 # ---------------------------------------------------------------- tables
@@ -310,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-small", action="store_true", help="skip the iCE40 part")
     ap.add_argument("--no-big", action="store_true", help="only the iCE40 part")
     ap.add_argument("--no-pnr", action="store_true", help="export and cycles only")
+    ap.add_argument("--saved", action="store_true",
+                    help="no export, no tools: the table from the exports and place-and-route "
+                         "results saved in --work by earlier runs")
     ap.add_argument("--verify-vectors", type=int, default=200,
                     help="vectors simulated for the iCE40 best fit (0 skips)")
     ap.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per tool run")
@@ -333,8 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         if fits and args.verify_vectors:
             best = min(fits, key=lambda r: r.latency(r.cycles_mean))
             slug = best.config.replace("=", "").replace(",", "_")
-            log(f"small {best.config}: ttfs-verify on Verilator and Icarus ...")
-            best.bit_exact = verify(args.work / "small" / slug / "export", args.verify_vectors)
+            if not best.bit_exact and not args.saved:
+                log(f"small {best.config}: ttfs-verify on Verilator and Icarus ...")
+                best.bit_exact = verify(args.work / "small" / slug, args.small_device,
+                                        args.verify_vectors)
 
     lines = [f"Command: `{command.strip()}` ({time.time() - started:,.0f} s wall on 2 shared "
              f"cores; load average at the end {os.getloadavg()[1]:.1f})", "",
@@ -345,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
              f"(`codegen/fpga_flow.py`: shift register in, registered XOR fold out); fmax: best "
              f"of seeds {', '.join(map(str, args.seeds))} (`nextpnr --report`). "
              f"Tools: {tool_line(rows + small_rows)}.", ""]
-    lines += table(rows) + [""] + verdicts(rows)
+    if rows:
+        lines += table(rows) + [""] + verdicts(rows)
     if small_rows:
         what = (f"run {args.small_run}" if args.small_run
                 else f"`ttfs-train {' '.join(TRAIN['digits'])} --method sr+tr+tkbn`")
@@ -354,8 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         best = [r for r in small_rows if r.bit_exact]
         lines += [""] + ([f"Best iCE40 fit: {best[0].config}, {best[0].fmax:.1f} MHz, "
                           f"{best[0].latency(best[0].cycles_mean):.2f} us mean latency; "
-                          f"bit-exact over the first {args.verify_vectors} vectors: "
-                          f"{best[0].bit_exact}."] if best
+                          f"bit-exact: {best[0].bit_exact}."] if best
                          else ["No configuration of the small network fits the "
                                f"{args.small_device}."])
     print("\n".join(lines))
