@@ -12,7 +12,8 @@ gaps and no output back-pressure:
              + sum_hidden (drain + fill + phase)
              + drain_out + groups_out + neurons_out,      g(e, C) = e * C if e > 0 else 1
 
-(the output engine reads its groups, then compares one score per cycle for the argmax). With
+(the output engine reads its groups, then compares one score per cycle for the argmax); e counts
+handshakes (ceil(events / ways) with `ways` events per handshake into dense engines). With
 parallel fire, fill = 1 and phase = sum_slots g(e, C_next); with serial fire (one threshold per
 cycle) fill = T + 2 and a slot is presented at least T + 2 cycles after the previous one, which
 `_phase` follows exactly. The cocotb bench checks this on every vector; `design.json` carries the
@@ -27,8 +28,9 @@ from codegen.fpga_view import Plan, Stage
 from sdk.vectors import Vectors
 
 
-def _group_cost(events: np.ndarray, cost: int) -> np.ndarray:
-    return np.where(events > 0, events * cost, 1).sum(axis=1).astype(np.int64)
+def _group_cost(events: np.ndarray, cost: int, ways: int) -> np.ndarray:
+    shakes = -(-events // ways)
+    return np.where(shakes > 0, shakes * cost, 1).sum(axis=1).astype(np.int64)
 
 
 def slot_events(stage: Stage, times: np.ndarray, T: int) -> np.ndarray:
@@ -46,7 +48,8 @@ def _phase(events: np.ndarray, cost: int, gap: int) -> np.ndarray:
 
     Exact handshake recurrence over the slots (numpy over the samples): slot s is presented
     from cycle F (at least `gap` cycles after the previous slot was: serial fire); its e events
-    are taken at max(F, R), then every `cost` cycles, R being the cycle the consumer is ready
+    (handshakes of up to `ways` events, already divided) are taken at max(F, R), then every
+    `cost` cycles, R being the cycle the consumer is ready
     again (a slot without events still waits for R); the next slot follows the cycle after the
     last one was taken; the end marker is taken at max(F, R). With gap = 0 this sums to
     sum_slots g(e, cost).
@@ -70,10 +73,11 @@ def predict_cycles(p: Plan, vec: Vectors) -> np.ndarray:
     n = len(vec)
     padded = np.zeros((n, p.beats * p.lanes), np.int64)
     padded[:, :p.pixels] = vec.inputs >= p.min_byte
-    total = _group_cost(padded.reshape(n, p.beats, p.lanes).sum(axis=2), p.stages[0].cost)
+    first = p.stages[0]
+    total = _group_cost(padded.reshape(n, p.beats, p.lanes).sum(axis=2), first.cost, first.ways)
     times = dict(zip(vec.trace.layer_names, vec.trace.times))
     for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
-        events = slot_events(stage, times[stage.name].reshape(n, -1), p.T)
+        events = -(-slot_events(stage, times[stage.name].reshape(n, -1), p.T) // consumer.ways)
         fill = p.T + 2 if stage.fire_serial else 1
         total += stage.drain + fill + _phase(events, consumer.cost, fill if stage.fire_serial
                                              else 0)
@@ -83,11 +87,12 @@ def predict_cycles(p: Plan, vec: Vectors) -> np.ndarray:
 def dense_cycles(p: Plan) -> int:
     """Cycles of the same engines if nothing were skipped: every input pixel and every neuron
     an event (the all-spiking worst case)."""
-    total = p.pixels * p.stages[0].cost
+    total = -(-p.pixels // p.stages[0].ways) * p.stages[0].cost
     for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
         fill = p.T + 2 if stage.fire_serial else 1
         slots = stage.groups * stage.positions
-        total += stage.drain + fill + max(stage.channels * stage.positions * consumer.cost,
+        shakes = -(-stage.channels * stage.positions // consumer.ways)
+        total += stage.drain + fill + max(shakes * consumer.cost,
                                           slots * (fill if stage.fire_serial else 1))
     return total + p.out.drain + p.out.groups + p.out.channels
 

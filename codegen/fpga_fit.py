@@ -3,7 +3,8 @@
 `estimate(p, device)` counts what a plan needs on a device family, from the same parameters the
 RTL is built with (docs/fpga.md, "Resources"):
 
-- block RAM: every integrating engine's weight ROM (words x lanes * weight_bits) and, for
+- block RAM: every integrating engine's weight ROM (words x lanes * weight_bits; with two ways
+  read through both ports) and, for
   engines with more than `LUT_MEM_SLOTS` slots, one membrane memory per lane (slots x acc
   bits), each packed into the device's block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40
   SB_RAM40_4K 256x16 .. 2Kx2);
@@ -11,10 +12,13 @@ RTL is built with (docs/fpga.md, "Resources"):
   has enough DSP blocks; otherwise multipliers in LUTs;
 - LUT and FF: per lane, the accumulator and its base multiplexer, the T threshold compares of
   the parallel fire and their popcount, the LUT multiplier when there are no DSPs, small
-  memories; per engine a fixed control cost. The per-item constants are fitted to Yosys/nextpnr
-  counts of generated designs (`CALIBRATION`, see docs/fpga.md).
+  memories, the multiplexer joining a deep ROM's block RAMs; per engine a fixed control cost.
+  The per-item constants are fitted to nextpnr-ecp5 packed counts of generated designs
+  (`CALIBRATION`; the mnist5k MLP at num_pe 8: 9222 logic cells of which 3388 carry-chain cells
+  are the parallel fire's compares (one cell per compared bit) and about 1100 the ROM
+  multiplexer; see docs/fpga.md).
 
-`choose(net, vectors, device)` tries every (num_pe, lanes) on a grid, keeps those whose
+`choose(net, vectors, device)` tries every (num_pe, lanes, ways) on a grid, keeps those whose
 estimate fits the device with a routing margin, and returns the one with the fewest mean
 cycles over the vectors (ties: fewer LUTs). `--option device=NAME` runs it at export time;
 explicit `num_pe`/`lanes` options override its choice.
@@ -43,11 +47,12 @@ LUT_MEM_SLOTS = 16
 #: Share of each resource a design may use and still be expected to place and route.
 MARGIN = 0.85
 #: Fitted constants (LUT4 / FF per item); see the module doc.
-CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 0.5, "lut_per_mult_bit": 1.2,
-               "lut_per_engine": 350, "ff_per_acc_bit": 3.0, "ff_per_engine": 250,
-               "lut_per_pool_bit": 0.25}
+CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 1.0, "lut_per_mult_bit": 1.2,
+               "lut_per_engine": 1600, "ff_per_acc_bit": 3.0, "ff_per_engine": 250,
+               "lut_per_pool_bit": 0.25, "lut_per_rom_mux_bit": 0.33}
 GRID_PE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 GRID_LANES = (8, 16, 32)
+GRID_WAYS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,20 @@ class Estimate:
         return [k for k in ("lut", "ff", "bram", "dsp") if self.used[k] > capacity[k] * margin]
 
 
-def bram_blocks(depth: int, width: int, family: str) -> int:
-    """Block RAMs for a depth x width memory (0 when it is small enough for LUTs)."""
+def bram_blocks(depth: int, width: int, family: str, read_ports: int = 1) -> int:
+    """Block RAMs for a depth x width memory (0 when it is small enough for LUTs) read through
+    `read_ports` ports: two ports use both ports of an ECP5 DP16KD (true dual port, at most 18
+    bits wide each) and duplicate the memory on iCE40 (SB_RAM40_4K has one read port)."""
     if depth * width < MIN_BRAM_BITS:
         return 0
-    return min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM_SHAPES[family])
+    shapes = BRAM_SHAPES[family]
+    copies = 1
+    if read_ports > 1:
+        if family == "ecp5":
+            shapes = tuple((d, w) for d, w in shapes if w <= 18)
+        else:
+            copies = read_ports
+    return copies * min(math.ceil(width / w) * math.ceil(depth / d) for d, w in shapes)
 
 
 def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
@@ -82,7 +96,11 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
             lut += c["lut_per_pool_bit"] * bits + 8 * s.lanes
             continue
         slots = s.groups * s.positions
-        bram += bram_blocks(s.weight_words, s.weight_bits, family)
+        # two ways read two words per cycle: both ports of the block RAMs
+        bram += bram_blocks(s.weight_words, s.weight_bits, family, s.ways)
+        # the ROM's block RAMs stacked in depth are joined by an output multiplexer in LUTs
+        depth_blocks = math.ceil(s.weight_words / BRAM_SHAPES[family][-1][0])
+        lut += c["lut_per_rom_mux_bit"] * s.weight_bits * s.ways * max(0, depth_blocks - 1)
         if slots > LUT_MEM_SLOTS:
             bram += s.lanes * max(1, bram_blocks(slots, s.acc_bits, family))
         else:
@@ -92,8 +110,8 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
         if s.kind == "layer":
             compares = 1 if s.fire_serial else p.T
             lut += s.lanes * compares * s.acc_bits * c["lut_per_compare_bit"]
-        mults += s.lanes
-        mult_bits += s.lanes * (s.weight_bits // s.lanes) * 8
+        mults += s.lanes * s.ways
+        mult_bits += s.lanes * s.ways * (s.weight_bits // s.lanes) * 8
     dsp_mapped = 0 < mults <= dsp_capacity
     if not dsp_mapped:
         lut += mult_bits * c["lut_per_mult_bit"]
@@ -115,20 +133,20 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
     options = dict(options or {})
     pes = (options["num_pe"],) if "num_pe" in options else GRID_PE
     lanes_grid = (options["lanes"],) if "lanes" in options else GRID_LANES
+    ways_grid = (options["ways"],) if "ways" in options else GRID_WAYS
     best, smallest = None, None
-    for pe in pes:
-        for lanes in lanes_grid:
-            trial = dict(options, num_pe=pe, lanes=lanes)
-            trial.pop("device", None)
-            p = plan(net, name, trial, roms=False)
-            est = estimate(p, dev.family, dev.capacity["dsp"])
-            over = est.overflow(dev.capacity)
-            key = (float(np.mean(predict_cycles(p, vectors))), est.used["lut"])
-            if not over and (best is None or key < best[0]):
-                best = (key, trial)
-            size = sum(est.used[k] / max(1, dev.capacity[k]) for k in est.used)
-            if smallest is None or size < smallest[0]:
-                smallest = (size, trial, over, est)
+    for pe, lanes, ways in ((a, b, c) for a in pes for b in lanes_grid for c in ways_grid):
+        trial = dict(options, num_pe=pe, lanes=lanes, ways=ways)
+        trial.pop("device", None)
+        p = plan(net, name, trial, roms=False)
+        est = estimate(p, dev.family, dev.capacity["dsp"])
+        over = est.overflow(dev.capacity)
+        key = (float(np.mean(predict_cycles(p, vectors))), est.used["lut"])
+        if not over and (best is None or key < best[0]):
+            best = (key, trial)
+        size = sum(est.used[k] / max(1, dev.capacity[k]) for k in est.used)
+        if smallest is None or size < smallest[0]:
+            smallest = (size, trial, over, est)
     if best is None:
         _, trial, over, est = smallest
         need = ", ".join(f"{k} {est.used[k]} > {int(dev.capacity[k] * MARGIN)}" for k in over)

@@ -16,14 +16,15 @@ Options (`ExportContext.options`; ints may be decimal strings from `--option KEY
 `num_pe` (lanes per engine, capped at the layer's channels/neurons; "all" = one per channel or
 neuron; default 8), `lanes` (input bytes per AXI beat, default 8), `acc_bits` (one accumulator
 width for every layer, at least what the IR needs; default: per layer the minimum of
-`Network.info`), `fire` ("parallel": T threshold compares per lane, one slot per cycle;
+`Network.info`), `ways` (1 or 2 events per handshake into dense and output engines, which then
+read two weights per lane and cycle; default 1), `fire` ("parallel": T threshold compares per lane, one slot per cycle;
 "serial": one compare per lane and cycle; "auto" (default): serial for layers with at least
 SERIAL_FIRE_LANES lanes).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +35,8 @@ from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFSForma
 DEFAULT_NUM_PE = 8
 DEFAULT_LANES = 8
 FIRE_MODES = ("auto", "parallel", "serial")
+#: Events per handshake into dense and output engines (`ways` option; conv and pool take one).
+WAYS = (1, 2)
 #: `fire=auto`: layers with at least this many lanes compare serially (T compares per lane
 #: cost about lanes * T * acc_bits / 2 LUTs in parallel).
 SERIAL_FIRE_LANES = 64
@@ -60,6 +63,8 @@ class Stage:
     pools: 1). `groups`/`positions`/`lanes`: the slot organisation of its scan (hidden engines)
     or of its readout (output). `channels`: real lanes (the rest is padding). `fire_serial`:
     the layer compares one threshold per lane and cycle (T + 2 cycles per slot at least).
+    `ways`: events it integrates together per handshake (dense/output engines: the `ways`
+    option, 2 reads of the weight ROM per cycle; conv and pool: 1).
     """
 
     name: str
@@ -80,6 +85,8 @@ class Stage:
     weight_words: int = 0
     weight_bits: int = 0
     fire_serial: bool = False
+    ways: int = 1             # events this engine takes per handshake
+    out_ways: int = 1         # events per handshake on its output stream (its consumer's ways)
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,7 @@ class _Builder:
         self.num_pe = num_pe if num_pe == "all" else option_int(options, "num_pe",
                                                                 DEFAULT_NUM_PE, 1, 4096)
         self.acc_opt = options.get("acc_bits")
+        self.ways = option_int(options, "ways", 1, 1, 2)
         self.fire = options.get("fire", "auto")
         if self.fire not in FIRE_MODES:
             raise ExportError(f"fpga option fire: expected one of {FIRE_MODES}, got "
@@ -238,7 +246,8 @@ class _Builder:
         if not output:
             params.update(FireSerial=serial, T=net.T, TimeBits=self.time_bits,
                           OutIdxBits=clog2(channels * positions))
-        params.update(IdxBits=self.idx_bits, CodeBits=self.code_bits,
+        ways = 1 if conv else self.ways
+        params.update(IdxBits=self.idx_bits, CodeBits=self.code_bits, Ways=ways,
                       UseOperandTable=self.table is not None,
                       OperandEntries=0 if self.table is None else len(self.table),
                       OperandBits=operand_bits, WeightBits=net.weight_bits, AccBits=acc,
@@ -255,7 +264,7 @@ class _Builder:
             channels=channels, lanes=lanes, groups=groups, positions=positions, cost=cost,
             drain=INTEGRATOR_DRAIN, out_idx_bits=clog2(channels * positions),
             out_code_bits=self.time_bits, acc_bits=acc, weight_words=len(rows.reshape(-1, lanes)),
-            weight_bits=lanes * net.weight_bits, fire_serial=serial))
+            weight_bits=lanes * net.weight_bits, fire_serial=serial, ways=ways))
         if not output:
             self._set_table(f"{prefix}_kernel.mem", layer.kernel)
 
@@ -278,6 +287,11 @@ class _Builder:
             out_idx_bits=clog2(channels * positions), out_code_bits=self.time_bits))
 
     def _add(self, stage: Stage) -> None:
+        if self.stages:   # the producer's output stream carries as many ways as this takes
+            prev = self.stages[-1]
+            key = "OutWays"
+            params = tuple(p for p in prev.params if p[0] != key) + ((key, str(stage.ways)),)
+            self.stages[-1] = replace(prev, params=params, out_ways=stage.ways)
         self.stages.append(stage)
         self.source, self.idx_bits, self.code_bits = (stage.name, stage.out_idx_bits,
                                                       stage.out_code_bits)
@@ -317,8 +331,8 @@ def plan(net: Network, name: str, options: dict | None = None, *, roms: bool = T
 def input_params(p: Plan) -> tuple[tuple[str, str], ...]:
     """Parameters of the `ttfs_input` instance."""
     return tuple((k, str(v)) for k, v in dict(Lanes=p.lanes, Pixels=p.pixels,
-                                              IdxBits=p.in_idx_bits,
-                                              MinByte=p.min_byte).items())
+                                              IdxBits=p.in_idx_bits, MinByte=p.min_byte,
+                                              Ways=p.stages[0].ways).items())
 
 
 def _vec(bits: int) -> str:
@@ -339,16 +353,18 @@ def top_view(p: Plan) -> dict:
     ports = [("input", f"wire {ins[n]}", n) if n in ins else ("output", f"     {outs[n]}", n)
              for n in order]
     wires = [("logic", "done"), ("logic", "clear")]
-    streams = [("input", p.in_idx_bits, 8)] + [(s.name, s.out_idx_bits, s.out_code_bits)
-                                               for s in p.hidden]
-    for name, idx_bits, code_bits in streams:
+    streams = [("input", p.in_idx_bits, 8, p.stages[0].ways)] + [
+        (s.name, s.out_idx_bits, s.out_code_bits, s.out_ways) for s in p.hidden]
+    for name, idx_bits, code_bits, ways in streams:
         wires += [("logic", f"{name}_evt_valid"), ("logic", f"{name}_evt_ready"),
-                  ("logic", f"{name}_evt_last"), (_vec(idx_bits), f"{name}_evt_index"),
-                  (_vec(code_bits), f"{name}_evt_code")]
+                  ("logic", f"{name}_evt_last"), (_vec(ways), f"{name}_evt_ways"),
+                  (_vec(ways * idx_bits), f"{name}_evt_index"),
+                  (_vec(ways * code_bits), f"{name}_evt_code")]
     axis_in = [(f"s_axis_{k}", f"s_axis_{k}") for k in ("tdata", "tvalid", "tready", "tlast")]
     input_ports = [("clk_i", "clk_i"), ("rst_ni", "rst_ni"), *axis_in,
                    ("evt_valid_o", "input_evt_valid"), ("evt_ready_i", "input_evt_ready"),
-                   ("evt_last_o", "input_evt_last"), ("evt_index_o", "input_evt_index"),
+                   ("evt_last_o", "input_evt_last"), ("evt_ways_o", "input_evt_ways"),
+                   ("evt_index_o", "input_evt_index"),
                    ("evt_code_o", "input_evt_code"), ("done_i", "done"), ("busy_o", "busy_o"),
                    ("clear_o", "clear"), ("frame_error_o", "frame_error_o")]
     stages = []
@@ -357,6 +373,7 @@ def top_view(p: Plan) -> dict:
                    ("evt_valid_i", f"{s.source}_evt_valid"),
                    ("evt_ready_o", f"{s.source}_evt_ready"),
                    ("evt_last_i", f"{s.source}_evt_last"),
+                   ("evt_ways_i", f"{s.source}_evt_ways"),
                    ("evt_index_i", f"{s.source}_evt_index"),
                    ("evt_code_i", f"{s.source}_evt_code")]
         if s.kind == "output":
@@ -367,6 +384,7 @@ def top_view(p: Plan) -> dict:
             ports_s += [("evt_valid_o", f"{s.name}_evt_valid"),
                         ("evt_ready_i", f"{s.name}_evt_ready"),
                         ("evt_last_o", f"{s.name}_evt_last"),
+                        ("evt_ways_o", f"{s.name}_evt_ways"),
                         ("evt_index_o", f"{s.name}_evt_index"),
                         ("evt_code_o", f"{s.name}_evt_code")]
             what = (f"{s.channels} channel(s) x {s.positions} position(s) on {s.lanes} lane(s)"

@@ -13,11 +13,12 @@ import pytest
 
 from tests.conftest import need_tool
 
-# module -> (parameters, extra modules it instantiates)
+# module[-variant] -> (parameters, extra modules it instantiates)
 BENCHES = {
-    "ttfs_event_arbiter": ({"Lanes": 5, "LaneBits": 3}, ()),
-    "ttfs_pe": ({"Slots": 3, "SlotBits": 2, "WeightBits": 6, "OperandBits": 8, "AccBits": 20},
-                ()),
+    "ttfs_event_arbiter": ({"Lanes": 5, "LaneBits": 3, "Ways": 1}, ()),
+    "ttfs_event_arbiter-2": ({"Lanes": 6, "LaneBits": 3, "Ways": 2}, ()),
+    "ttfs_pe": ({"Slots": 3, "SlotBits": 2, "WeightBits": 6, "OperandBits": 8, "AccBits": 20,
+                 "Ways": 1}, ()),
     "ttfs_scan": ({"Lanes": 3, "Groups": 2, "Positions": 3, "SlotBits": 3, "GroupBits": 1,
                    "CodeBits": 3, "OutIdxBits": 5}, ("ttfs_event_arbiter",)),
     "ttfs_pool": ({"Lanes": 2, "Groups": 2, "Positions": 4, "SlotBits": 3, "GroupBits": 1,
@@ -36,6 +37,7 @@ def test_module_bench(tmp_path, module):
     from cocotb_tools.runner import get_runner
 
     params, deps = BENCHES[module]
+    module = module.split("-")[0]      # "<module>-<variant>": another parameter set
     rtl = resources.files("hdl_templates").joinpath("rtl")
     sources = [rtl.joinpath(f"{m}.sv") for m in (module, *deps)]
     runner = get_runner("icarus")

@@ -3,7 +3,8 @@
 // the last pixel are padding and ignored), tlast on the last beat. Each pixel that spikes (byte
 // >= MinByte: 1 under `real` coding, where zero pixels are silent; the first byte with a spike
 // time < T under `ttfs` coding, whose time table is non-increasing) becomes one event (pixel
-// index, byte), lowest lane first; silent pixels cost no cycles, a beat without events one.
+// index, byte), lowest lanes first, Ways of them per handshake; silent pixels cost no cycles,
+// a beat without events one.
 // After the last beat the end marker follows; the next frame is accepted once done_i says the
 // result was taken. A frame whose tlast does not come exactly on beat Beats-1 is dropped: the
 // beat that shows it emits nothing, frame_error_o and clear_o pulse for one cycle (clear_o
@@ -16,7 +17,8 @@ module ttfs_input #(
   parameter int Lanes   = 4,
   parameter int Pixels  = 16,
   parameter int IdxBits = 4,    // max(1, clog2(Pixels)): the event index
-  parameter int MinByte = 1     // 0..256
+  parameter int MinByte = 1,    // 0..256
+  parameter int Ways    = 1     // events per handshake (1 or 2)
 ) (
   input  wire logic                 clk_i,
   input  wire logic                 rst_ni,
@@ -27,8 +29,9 @@ module ttfs_input #(
   output      logic                 evt_valid_o,
   input  wire logic                 evt_ready_i,
   output      logic                 evt_last_o,
-  output      logic [IdxBits-1:0]   evt_index_o,
-  output      logic [7:0]           evt_code_o,
+  output      logic [Ways-1:0]      evt_ways_o,
+  output      logic [Ways*IdxBits-1:0] evt_index_o,
+  output      logic [Ways*8-1:0]    evt_code_o,
   input  wire logic                 done_i,
   output      logic                 busy_o,
   output      logic                 clear_o,
@@ -45,7 +48,7 @@ module ttfs_input #(
   logic                busy_q, busy_d, clear_q, clear_d;
   logic [Lanes-1:0]    mask;
   logic                group_valid, group_done, arb_valid, final_beat, bad_beat;
-  logic [LaneBits-1:0] lane;
+  logic [Ways*LaneBits-1:0] lane;
 
   assign final_beat = base_q == BaseBits'((Beats - 1) * Lanes);
   assign bad_beat   = s_axis_tlast != final_beat;
@@ -59,7 +62,8 @@ module ttfs_input #(
 
   ttfs_event_arbiter #(
     .Lanes    (Lanes),
-    .LaneBits (LaneBits)
+    .LaneBits (LaneBits),
+    .Ways     (Ways)
   ) u_arbiter (
     .clk_i,
     .rst_ni,
@@ -69,14 +73,19 @@ module ttfs_input #(
     .group_done_o  (group_done),
     .evt_valid_o   (arb_valid),
     .evt_ready_i,
+    .evt_ways_o,
     .evt_lane_o    (lane)
   );
 
   assign s_axis_tready = group_done || (state_q == StDrop);
   assign evt_valid_o   = arb_valid || (state_q == StEnd);
   assign evt_last_o    = state_q == StEnd;
-  assign evt_index_o   = IdxBits'(base_q + BaseBits'(lane));  // < Pixels for every event
-  assign evt_code_o    = s_axis_tdata[8*lane +: 8];
+  for (genvar k = 0; k < Ways; k++) begin : g_way
+    logic [LaneBits-1:0] l;
+    assign l                                = lane[k*LaneBits +: LaneBits];
+    assign evt_index_o[k*IdxBits +: IdxBits] = IdxBits'(base_q + BaseBits'(l));  // < Pixels
+    assign evt_code_o[k*8 +: 8]              = s_axis_tdata[8*l +: 8];
+  end
   assign busy_o        = busy_q;
   assign clear_o       = clear_q;
   assign frame_error_o = clear_q;

@@ -47,7 +47,8 @@ module ttfs_integrator #(
   parameter int AccBits         = 24,
   parameter     OperandFile     = "",
   parameter     WeightFile      = "",
-  parameter     BiasFile        = ""
+  parameter     BiasFile        = "",
+  parameter int Ways            = 1     // events integrated together (dense only: 1 or 2)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -55,8 +56,9 @@ module ttfs_integrator #(
   input  wire logic                       evt_valid_i,
   output      logic                       evt_ready_o,
   input  wire logic                       evt_last_i,
-  input  wire logic [IdxBits-1:0]         evt_index_i,
-  input  wire logic [CodeBits-1:0]        evt_code_i,
+  input  wire logic [Ways-1:0]            evt_ways_i,     // way k holds an event
+  input  wire logic [Ways*IdxBits-1:0]    evt_index_i,
+  input  wire logic [Ways*CodeBits-1:0]   evt_code_i,
   output      logic                       done_o,
   input  wire logic                       release_i,
   input  wire logic [SlotBits-1:0]        read_slot_i,
@@ -89,23 +91,26 @@ module ttfs_integrator #(
   logic                 issue_q, issue_d, last_tap, accept;
   logic [GroupBits-1:0] g_q, g_d;
   logic [ReachBits-1:0] a_q, a_d, b_q, b_d;
-  logic [CodeBits-1:0]  code_q;
+  logic [Ways*CodeBits-1:0] code_q;
+  logic [Ways-1:0]      ways_q;
   // held event: dense: idx (the input index); conv: c, oyh, dy0, oxh, dx0 (see above)
-  logic [IdxBits-1:0]   idx_q, idx_d, c_q, c_d;
+  logic [Ways*IdxBits-1:0] idx_q, idx_d;
+  logic [IdxBits-1:0]   c_q, c_d;
   logic [CoordBits-1:0] oyh_q, oyh_d, dy0_q, dy0_d, oxh_q, oxh_d, dx0_q, dx0_d;
   logic [Depth:0]       last_q, last_d;   // end marker taken 1..Depth+1 cycles ago
   logic [Slots-1:0]     started_q, started_d;
   logic                 tap_valid;
-  logic [AddrBits-1:0]  tap_addr;
+  logic [Ways*AddrBits-1:0] tap_addr;
   logic [SlotBits-1:0]  tap_slot;
   // pipeline: s1 address, s2 ROM output, s3 registered ROM output, s4 product
   logic                        s1_q, s2_q, s3_q, s4_q;             // stage holds a tap
   logic [SlotBits-1:0]         s1_slot_q, s2_slot_q, s3_slot_q, s4_slot_q;
   logic [GroupBits-1:0]        s1_grp_q, s2_grp_q, s3_grp_q, s4_grp_q;
-  logic [AddrBits-1:0]         addr_q;
-  logic [CodeBits-1:0]         s1_code_q;
-  logic [OperandBits-1:0]      operand, s2_operand_q, s3_operand_q;
-  logic [NumPe*WeightBits-1:0] rom_q, weight_q;
+  logic [Ways*AddrBits-1:0]    addr_q;
+  logic [Ways*CodeBits-1:0]    s1_code_q;
+  logic [Ways-1:0]             s1_ways_q;
+  logic [Ways*OperandBits-1:0] operand, s2_operand_q, s3_operand_q;
+  logic [Ways*NumPe*WeightBits-1:0] rom_q, weight_q;   // way k at [k*NumPe*WeightBits +:]
 
   assign last_tap    = issue_q && (g_q == GroupBits'(Groups - 1)) &&
                        (a_q == ReachBits'(Reach - 1)) && (b_q == ReachBits'(Reach - 1));
@@ -117,7 +122,7 @@ module ttfs_integrator #(
   always_comb begin
     logic [DecBits-1:0]   idx, rem;
     logic [CoordBits-1:0] y, x;
-    idx   = DecBits'(evt_index_i);
+    idx   = DecBits'(evt_index_i[IdxBits-1:0]);
     rem   = idx % DecBits'(InHeight * InWidth);
     y     = CoordBits'(rem / DecBits'(InWidth)) + CoordBits'(Padding);
     x     = CoordBits'(rem % DecBits'(InWidth)) + CoordBits'(Padding);
@@ -182,31 +187,42 @@ module ttfs_integrator #(
     b  = CoordBits'(b_q);
     dy = dy0_q + a * CoordBits'(Stride);
     dx = dx0_q + b * CoordBits'(Stride);
+    tap_addr = '0;
     if (Conv) begin
       tap_valid = issue_q && (dy < CoordBits'(Kernel)) && (dx < CoordBits'(Kernel)) &&
                   (a <= oyh_q) && (oyh_q - a < CoordBits'(OutHeight)) &&
                   (b <= oxh_q) && (oxh_q - b < CoordBits'(OutWidth));
-      tap_addr  = AddrBits'(((Wide'(g_q) * Wide'(InChannels) + Wide'(c_q)) * Wide'(Kernel)
-                             + Wide'(dy)) * Wide'(Kernel) + Wide'(dx));
+      tap_addr[AddrBits-1:0] = AddrBits'(((Wide'(g_q) * Wide'(InChannels) + Wide'(c_q))
+                                           * Wide'(Kernel) + Wide'(dy)) * Wide'(Kernel) + Wide'(dx));
       tap_slot  = SlotBits'(Wide'(g_q) * Wide'(Positions) + Wide'(oyh_q - a) * Wide'(OutWidth)
                             + Wide'(oxh_q - b));
     end else begin
       tap_valid = issue_q;
-      tap_addr  = AddrBits'(Wide'(g_q) * Wide'(InCount) + Wide'(idx_q));
+      for (int k = 0; k < Ways; k++) begin
+        tap_addr[k*AddrBits +: AddrBits] = AddrBits'(Wide'(g_q) * Wide'(InCount)
+                                                     + Wide'(idx_q[k*IdxBits +: IdxBits]));
+      end
       tap_slot  = SlotBits'(g_q);
     end
   end
 
   // ---------------------------------------------------------------- pipeline
 
+  // Operand of every way (0 for an absent way, so it adds nothing).
   if (UseOperandTable) begin : g_table
     logic [OperandBits-1:0] operand_rom [0:OperandEntries-1];
     initial begin
       $readmemh(OperandFile, operand_rom);
     end
-    assign operand = operand_rom[s1_code_q];
+    for (genvar k = 0; k < Ways; k++) begin : g_way
+      assign operand[k*OperandBits +: OperandBits] =
+          s1_ways_q[k] ? operand_rom[s1_code_q[k*CodeBits +: CodeBits]] : '0;
+    end
   end else begin : g_code
-    assign operand = OperandBits'(s1_code_q);
+    for (genvar k = 0; k < Ways; k++) begin : g_way
+      assign operand[k*OperandBits +: OperandBits] =
+          s1_ways_q[k] ? OperandBits'(s1_code_q[k*CodeBits +: CodeBits]) : '0;
+    end
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
@@ -216,6 +232,7 @@ module ttfs_integrator #(
       a_q       <= '0;
       b_q       <= '0;
       code_q    <= '0;
+      ways_q    <= '0;
       last_q    <= '0;
       started_q <= '0;
       s1_q      <= 1'b0;
@@ -255,6 +272,7 @@ module ttfs_integrator #(
       dx0_q     <= dx0_d;
       if (accept && !evt_last_i) begin
         code_q <= evt_code_i;
+        ways_q <= evt_ways_i;
       end
     end
   end
@@ -266,7 +284,7 @@ module ttfs_integrator #(
     s1_slot_q    <= tap_slot;
     s1_grp_q     <= g_q;
     s1_code_q    <= code_q;
-    rom_q        <= weight_rom[addr_q];
+    s1_ways_q    <= ways_q;
     s2_slot_q    <= s1_slot_q;
     s2_grp_q     <= s1_grp_q;
     s2_operand_q <= operand;
@@ -276,6 +294,13 @@ module ttfs_integrator #(
     s3_operand_q <= s2_operand_q;
     s4_slot_q    <= s3_slot_q;
     s4_grp_q     <= s3_grp_q;
+  end
+
+  // One ROM read port per way (a dual-port block RAM for two ways).
+  for (genvar k = 0; k < Ways; k++) begin : g_rom
+    always_ff @(posedge clk_i) begin
+      rom_q[k*NumPe*WeightBits +: NumPe*WeightBits] <= weight_rom[addr_q[k*AddrBits +: AddrBits]];
+    end
   end
 
   // Membrane reads: the tap in stage s3 while integrating, the scan/readout slot once the end
@@ -292,14 +317,20 @@ module ttfs_integrator #(
   end
 
   for (genvar p = 0; p < NumPe; p++) begin : g_pe
-    logic signed [AccBits-1:0] mem;
+    logic signed [AccBits-1:0]    mem;
+    logic [Ways*WeightBits-1:0]   weights;
+    for (genvar k = 0; k < Ways; k++) begin : g_way
+      assign weights[k*WeightBits +: WeightBits] =
+          weight_q[(k*NumPe + p)*WeightBits +: WeightBits];
+    end
 
     ttfs_pe #(
       .Slots       (Slots),
       .SlotBits    (SlotBits),
       .WeightBits  (WeightBits),
       .OperandBits (OperandBits),
-      .AccBits     (AccBits)
+      .AccBits     (AccBits),
+      .Ways        (Ways)
     ) u_pe (
       .clk_i,
       .rd_slot_i     (rd_slot),
@@ -307,7 +338,7 @@ module ttfs_integrator #(
       .acc_slot_i    (s4_slot_q),
       .acc_started_i (started_q[s4_slot_q]),
       .acc_bias_i    (bias_rom[s4_grp_q][p*AccBits +: AccBits]),
-      .weight_i      (weight_q[p*WeightBits +: WeightBits]),
+      .weight_i      (weights),
       .operand_i     (s3_operand_q),
       .mem_o         (mem)
     );

@@ -40,7 +40,9 @@ module ttfs_layer #(
   parameter     OperandFile     = "",
   parameter     WeightFile      = "",
   parameter     BiasFile        = "",
-  parameter     ThetaFile       = ""
+  parameter     ThetaFile       = "",
+  parameter int Ways            = 1,    // events per input handshake (dense only: 1 or 2)
+  parameter int OutWays         = 1     // events per output handshake (1 or 2)
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -48,13 +50,15 @@ module ttfs_layer #(
   input  wire logic                  evt_valid_i,
   output      logic                  evt_ready_o,
   input  wire logic                  evt_last_i,
-  input  wire logic [IdxBits-1:0]    evt_index_i,
-  input  wire logic [CodeBits-1:0]   evt_code_i,
+  input  wire logic [Ways-1:0]       evt_ways_i,
+  input  wire logic [Ways*IdxBits-1:0] evt_index_i,
+  input  wire logic [Ways*CodeBits-1:0] evt_code_i,
   output      logic                  evt_valid_o,
   input  wire logic                  evt_ready_i,
   output      logic                  evt_last_o,
-  output      logic [OutIdxBits-1:0] evt_index_o,
-  output      logic [TimeBits-1:0]   evt_code_o
+  output      logic [OutWays-1:0]    evt_ways_o,
+  output      logic [OutWays*OutIdxBits-1:0] evt_index_o,
+  output      logic [OutWays*TimeBits-1:0] evt_code_o
 );
 
   localparam int CountBits = $clog2(T + 1);   // holds 0..T
@@ -97,7 +101,8 @@ module ttfs_layer #(
     .AccBits         (AccBits),
     .OperandFile     (OperandFile),
     .WeightFile      (WeightFile),
-    .BiasFile        (BiasFile)
+    .BiasFile        (BiasFile),
+    .Ways            (Ways)
   ) u_integrator (
     .clk_i,
     .rst_ni,
@@ -105,6 +110,7 @@ module ttfs_layer #(
     .evt_valid_i,
     .evt_ready_o,
     .evt_last_i,
+    .evt_ways_i,
     .evt_index_i,
     .evt_code_i,
     .done_o       (integrated),
@@ -174,8 +180,9 @@ module ttfs_layer #(
     for (genvar p = 0; p < NumPe; p++) begin : g_lane
       always_ff @(posedge clk_i) begin
         if (capture) begin
-          hold_q[p*AccBits +: AccBits] <= v_mem[p*AccBits +: AccBits];
-          found_q[p]                   <= 1'b0;
+          hold_q[p*AccBits +: AccBits]   <= v_mem[p*AccBits +: AccBits];
+          found_q[p]                     <= 1'b0;
+          time_q[p*TimeBits +: TimeBits] <= '0;
         end else if (run_q && !found_q[p] &&
                      ($signed(hold_q[p*AccBits +: AccBits]) >= theta_rom[t_q[TimeBits-1:0]])) begin
           found_q[p]                      <= 1'b1;
@@ -192,7 +199,8 @@ module ttfs_layer #(
     .SlotBits   (SlotBits),
     .GroupBits  (GroupBits),
     .CodeBits   (TimeBits),
-    .OutIdxBits (OutIdxBits)
+    .OutIdxBits (OutIdxBits),
+    .Ways       (OutWays)
   ) u_scan (
     .clk_i,
     .rst_ni,
@@ -208,6 +216,7 @@ module ttfs_layer #(
     .evt_valid_o,
     .evt_ready_i,
     .evt_last_o,
+    .evt_ways_o,
     .evt_index_o,
     .evt_code_o,
     .release_o    (release_layer)

@@ -21,7 +21,8 @@ module ttfs_output_layer #(
   parameter int AccBits         = 24,
   parameter     OperandFile     = "",
   parameter     WeightFile      = "",
-  parameter     BiasFile        = ""
+  parameter     BiasFile        = "",
+  parameter int Ways            = 1     // events per input handshake (1 or 2)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -29,8 +30,9 @@ module ttfs_output_layer #(
   input  wire logic                       evt_valid_i,
   output      logic                       evt_ready_o,
   input  wire logic                       evt_last_i,
-  input  wire logic [IdxBits-1:0]         evt_index_i,
-  input  wire logic [CodeBits-1:0]        evt_code_i,
+  input  wire logic [Ways-1:0]            evt_ways_i,
+  input  wire logic [Ways*IdxBits-1:0]    evt_index_i,
+  input  wire logic [Ways*CodeBits-1:0]   evt_code_i,
   output      logic [(Neurons+1)*32-1:0]  m_axis_tdata,   // {score[N-1], .., score[0], class}
   output      logic                       m_axis_tvalid,
   input  wire logic                       m_axis_tready,
@@ -63,7 +65,8 @@ module ttfs_output_layer #(
     .AccBits         (AccBits),
     .OperandFile     (OperandFile),
     .WeightFile      (WeightFile),
-    .BiasFile        (BiasFile)
+    .BiasFile        (BiasFile),
+    .Ways            (Ways)
   ) u_integrator (
     .clk_i,
     .rst_ni,
@@ -71,6 +74,7 @@ module ttfs_output_layer #(
     .evt_valid_i,
     .evt_ready_o,
     .evt_last_i,
+    .evt_ways_i,
     .evt_index_i,
     .evt_code_i,
     .done_o       (integrated),

@@ -1,7 +1,8 @@
 // Spike-time processing element: the membrane potentials of the Slots neurons it owns, in a
 // memory with one synchronous read port and one write port (maps to block RAM). Pipeline, per
 // accumulated tap: the integrator presents the tap's slot on rd_slot_i one cycle before the
-// product (weight_i * operand_i, registered here) arrives; then acc_en_i adds the product to
+// product (sum over the Ways events of weight * operand, registered here; an absent way has
+// operand 0) arrives; then acc_en_i adds the product to
 //   base = the sum written in the previous cycle if that was the same slot (forwarding: the
 //          memory has not returned it yet), else the memory word if the slot was accumulated
 //          since the layer's release (acc_started_i), else the bias (acc_bias_i),
@@ -15,7 +16,8 @@ module ttfs_pe #(
   parameter int SlotBits    = 2,   // max(1, clog2(Slots))
   parameter int WeightBits  = 8,
   parameter int OperandBits = 8,
-  parameter int AccBits     = 24
+  parameter int AccBits     = 24,
+  parameter int Ways        = 1    // products summed per cycle (events integrated together)
 ) (
   input  wire logic                          clk_i,
   input  wire logic [SlotBits-1:0]           rd_slot_i,
@@ -23,8 +25,8 @@ module ttfs_pe #(
   input  wire logic [SlotBits-1:0]           acc_slot_i,
   input  wire logic                          acc_started_i,
   input  wire logic signed [AccBits-1:0]     acc_bias_i,
-  input  wire logic signed [WeightBits-1:0]  weight_i,
-  input  wire logic [OperandBits-1:0]        operand_i,
+  input  wire logic [Ways*WeightBits-1:0]    weight_i,    // way k at [k*WeightBits +:], signed
+  input  wire logic [Ways*OperandBits-1:0]   operand_i,   // way k at [k*OperandBits +:]
   output      logic signed [AccBits-1:0]     mem_o
 );
 
@@ -34,15 +36,21 @@ module ttfs_pe #(
                                                                      : WeightBits + OperandBits + 1;
 
   logic signed [AccBits-1:0] v_mem_q [0:Slots-1];
-  logic signed [MulBits-1:0] weight_ext, operand_ext, product;
+  logic signed [MulBits-1:0] product;
   logic signed [AccBits-1:0] product_q, mem_q, base, sum, last_sum_q;
   logic [SlotBits-1:0]       last_slot_q;
   logic                      last_en_q;
 
-  assign weight_ext  = {{(MulBits - WeightBits){weight_i[WeightBits-1]}}, weight_i};
-  assign operand_ext = {{(MulBits - OperandBits){1'b0}}, operand_i};
-  assign product     = weight_ext * operand_ext;
-  assign mem_o       = mem_q;
+  always_comb begin
+    logic signed [MulBits-1:0] weight_ext, operand_ext;
+    product = '0;
+    for (int k = 0; k < Ways; k++) begin
+      weight_ext  = MulBits'($signed(weight_i[k*WeightBits +: WeightBits]));
+      operand_ext = MulBits'({1'b0, operand_i[k*OperandBits +: OperandBits]});
+      product     = product + weight_ext * operand_ext;
+    end
+  end
+  assign mem_o = mem_q;
 
   always_comb begin
     if (last_en_q && (last_slot_q == acc_slot_i)) begin

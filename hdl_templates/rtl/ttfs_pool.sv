@@ -21,7 +21,8 @@ module ttfs_pool #(
   parameter int OutWidth   = 2,
   parameter int TimeBits   = 3,
   parameter int IdxBits    = 6,    // input index width
-  parameter int OutIdxBits = 4     // output index width
+  parameter int OutIdxBits = 4,    // output index width
+  parameter int OutWays    = 1     // events per output handshake (1 or 2); input: one
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -29,13 +30,15 @@ module ttfs_pool #(
   input  wire logic                  evt_valid_i,
   output      logic                  evt_ready_o,
   input  wire logic                  evt_last_i,
+  input  wire logic                  evt_ways_i,      // one event per handshake
   input  wire logic [IdxBits-1:0]    evt_index_i,
   input  wire logic [TimeBits-1:0]   evt_code_i,
   output      logic                  evt_valid_o,
   input  wire logic                  evt_ready_i,
   output      logic                  evt_last_o,
-  output      logic [OutIdxBits-1:0] evt_index_o,
-  output      logic [TimeBits-1:0]   evt_code_o
+  output      logic [OutWays-1:0]    evt_ways_o,
+  output      logic [OutWays*OutIdxBits-1:0] evt_index_o,
+  output      logic [OutWays*TimeBits-1:0] evt_code_o
 );
 
   localparam int Slots    = Groups * Positions;
@@ -125,7 +128,8 @@ module ttfs_pool #(
     .SlotBits   (SlotBits),
     .GroupBits  (GroupBits),
     .CodeBits   (TimeBits),
-    .OutIdxBits (OutIdxBits)
+    .OutIdxBits (OutIdxBits),
+    .Ways       (OutWays)
   ) u_scan (
     .clk_i,
     .rst_ni,
@@ -141,13 +145,14 @@ module ttfs_pool #(
     .evt_valid_o,
     .evt_ready_i,
     .evt_last_o,
+    .evt_ways_o,
     .evt_index_o,
     .evt_code_o,
     .release_o    (release_pool)
   );
 
   logic unused_scan;
-  assign unused_scan = ^{read_group, scan_more, scan_load};
+  assign unused_scan = ^{read_group, scan_more, scan_load, evt_ways_i};
 
 endmodule
 

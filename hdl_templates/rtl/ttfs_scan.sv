@@ -4,9 +4,9 @@
 // carry, for every lane, whether the neuron of the slot read in the previous cycle emits an
 // event and its code (when avail_i; a slow producer holds avail_i low until they are). A loaded slot's events leave one per cycle through the arbiter, lowest
 // lane first, with index (g * Lanes + lane) * Positions + pos; a slot without events costs one
-// cycle. After the last slot the end marker is sent; its handshake pulses release_o and rearms
-// the scan. Cost with a consumer that takes an event every C cycles: 1 (fill) + sum over slots
-// of max(1, events * C) + the end marker.
+// cycle. Up to Ways events leave per handshake. After the last slot the end marker is sent; its
+// handshake pulses release_o and rearms the scan. Cost with a consumer that takes a handshake
+// every C cycles: 1 (fill) + sum over slots of max(1, ceil(events / Ways) * C).
 `default_nettype none
 
 module ttfs_scan #(
@@ -16,7 +16,8 @@ module ttfs_scan #(
   parameter int SlotBits   = 1,   // port width: max(1, clog2(Groups * Positions))
   parameter int GroupBits  = 1,   // port width: max(1, clog2(Groups))
   parameter int CodeBits   = 3,
-  parameter int OutIdxBits = 4
+  parameter int OutIdxBits = 4,
+  parameter int Ways       = 1    // events per handshake (1 or 2)
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_ni,
@@ -32,8 +33,9 @@ module ttfs_scan #(
   output      logic                      evt_valid_o,
   input  wire logic                      evt_ready_i,
   output      logic                      evt_last_o,
-  output      logic [OutIdxBits-1:0]     evt_index_o,
-  output      logic [CodeBits-1:0]       evt_code_o,
+  output      logic [Ways-1:0]           evt_ways_o,
+  output      logic [Ways*OutIdxBits-1:0] evt_index_o,
+  output      logic [Ways*CodeBits-1:0]  evt_code_o,
   output      logic                      release_o
 );
 
@@ -50,11 +52,12 @@ module ttfs_scan #(
   logic [SlotBits-1:0]       next_slot_q, next_slot_d;
   logic [GroupBits-1:0]      next_g_q, next_g_d;
   logic [PosBits-1:0]        next_pos_q, next_pos_d;
-  logic [LaneBits-1:0]       lane;
+  logic [Ways*LaneBits-1:0]  lane;
 
   ttfs_event_arbiter #(
     .Lanes    (Lanes),
-    .LaneBits (LaneBits)
+    .LaneBits (LaneBits),
+    .Ways     (Ways)
   ) u_arbiter (
     .clk_i,
     .rst_ni,
@@ -64,6 +67,7 @@ module ttfs_scan #(
     .group_done_o  (group_done),
     .evt_valid_o   (arb_valid),
     .evt_ready_i,
+    .evt_ways_o,
     .evt_lane_o    (lane)
   );
 
@@ -72,8 +76,13 @@ module ttfs_scan #(
   assign load_o       = load;
   assign evt_valid_o  = arb_valid || end_q;
   assign evt_last_o   = end_q;
-  assign evt_index_o  = base_q + OutIdxBits'(IdxWide'(lane) * IdxWide'(Positions));
-  assign evt_code_o   = code_q[lane*CodeBits +: CodeBits];
+  for (genvar k = 0; k < Ways; k++) begin : g_way
+    logic [LaneBits-1:0] l;
+    assign l = lane[k*LaneBits +: LaneBits];
+    assign evt_index_o[k*OutIdxBits +: OutIdxBits] =
+        base_q + OutIdxBits'(IdxWide'(l) * IdxWide'(Positions));
+    assign evt_code_o[k*CodeBits +: CodeBits] = code_q[l*CodeBits +: CodeBits];
+  end
   assign release_o    = end_q && evt_ready_i;
   assign read_slot_o  = next_slot_d;
   assign read_group_o = next_g_d;

@@ -73,11 +73,21 @@ class Driver:
             self.dut.s_axis_tlast.value = int(self.beat == self.beats.shape[1] - 1)
 
 
+def _field(signal, k: int, ways: int) -> int | None:
+    """Way k's slice of a signal holding `ways` equal fields (way 0 in the low bits); None
+    when it is not all 0/1."""
+    bits = str(signal.value)
+    width = len(bits) // ways
+    part = bits[len(bits) - (k + 1) * width:len(bits) - k * width]
+    return int(part, 2) if set(part) <= {"0", "1"} else None
+
+
 class LayerMonitor:
     """Collects one hidden layer's spike times per inference from its event stream."""
 
-    def __init__(self, dut, name: str, neurons: int, T: int):
-        self.name, self.neurons, self.T = name, neurons, T
+    def __init__(self, dut, name: str, neurons: int, T: int, ways: int):
+        self.name, self.neurons, self.T, self.ways = name, neurons, T, ways
+        self.way_bits = getattr(dut, f"{name}_evt_ways")
         self.valid = getattr(dut, f"{name}_evt_valid")
         self.ready = getattr(dut, f"{name}_evt_ready")
         self.last = getattr(dut, f"{name}_evt_last")
@@ -93,11 +103,16 @@ class LayerMonitor:
             self.done.append(self.current)
             self.current = np.full(self.neurons, self.T, np.int64)
             return
-        index = int(self.index.value)
-        if index >= self.neurons or self.current[index] != self.T:
-            self.current[:] = -1   # an impossible event: mark the whole layer as diverged
-        else:
-            self.current[index] = int(self.code.value)
+        present = int(self.way_bits.value)
+        for k in range(self.ways):
+            if not present >> k & 1:
+                continue       # an absent way's fields are don't-care (may hold X)
+            index, code = _field(self.index, k, self.ways), _field(self.code, k, self.ways)
+            if index is None or code is None or index >= self.neurons or \
+                    self.current[index] != self.T:
+                self.current[:] = -1   # an impossible event: mark the whole layer as diverged
+                return
+            self.current[index] = code
 
 
 class TB:
@@ -134,8 +149,8 @@ class TB:
         dut, design = self.dut, self.design
         rng = random.Random(seed)
         driver = Driver(dut, self.inputs[:count], design["lanes"], gap, rng)
-        layers = [LayerMonitor(dut, name, self.times[name].shape[1], design["T"])
-                  for name in design["hidden"]]
+        layers = [LayerMonitor(dut, name, self.times[name].shape[1], design["T"],
+                               design["out_ways"][name]) for name in design["hidden"]]
         cycles, busy, ready, got = [], 0, 0, 0
         watchdog = 0
         driver.drive()
