@@ -28,22 +28,26 @@ module ttfs_event_arbiter #(
 
   assign pending = mask_i & ~sent_q;
 
-  // Way k takes the lowest lane still pending after ways 0..k-1.
+  // Way k takes the lowest lane still pending after ways 0..k-1: a one-hot (x & -x, a carry
+  // chain) encoded to binary by OR trees (bit b of the lane = OR of the lanes with bit b set).
   always_comb begin
-    logic [Lanes-1:0] left;
+    logic [Lanes-1:0] left, onehot;
     left       = pending;
     taken      = '0;
     evt_ways_o = '0;
     evt_lane_o = '0;
     for (int k = 0; k < Ways; k++) begin
-      for (int i = Lanes - 1; i >= 0; i--) begin
-        if (left[i]) begin
-          evt_lane_o[k*LaneBits +: LaneBits] = LaneBits'(i);
+      onehot        = left & ~(left - Lanes'(1));
+      evt_ways_o[k] = left != '0;
+      for (int b = 0; b < LaneBits; b++) begin
+        for (int i = 0; i < Lanes; i++) begin
+          if (((i >> b) & 1) != 0) begin
+            evt_lane_o[k*LaneBits + b] = evt_lane_o[k*LaneBits + b] | onehot[i];
+          end
         end
       end
-      evt_ways_o[k] = left != '0;
-      taken         = taken | (left & ~(left - Lanes'(1)));   // lowest set bit
-      left          = left & (left - Lanes'(1));
+      taken = taken | onehot;
+      left  = left & ~onehot;
     end
   end
 
