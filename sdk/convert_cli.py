@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", type=int, default=DEFAULT_CALIBRATION, metavar="N",
                    help=f"training images used for calibration (default {DEFAULT_CALIBRATION})")
     p.add_argument("--finetune", type=int, default=0, metavar="EPOCHS",
-                   help="fine-tuning epochs after conversion (default 0: none)")
+                   help="fine-tuning epochs after conversion (default 0: none); the defaults "
+                   "suit a few hundred steps in all (mnist5k: 5 epochs); for large datasets "
+                   "use fewer steps, e.g. full MNIST: --finetune 1 --batch-size 128 "
+                   "--lambda-bn 0.01 (docs/convert.md)")
     p.add_argument("--method", default=d.method,
                    help=f"fine-tuning method: sm, sr, sr+tr, sr+tr+tkbn (default {d.method})")
     p.add_argument("--T", type=int, default=d.T, help=f"time steps per window (default {d.T})")
