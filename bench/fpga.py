@@ -226,6 +226,10 @@ def fmt(value, spec: str = ",.0f", none: str = "-") -> str:
     return none if value is None else format(value, spec)
 
 
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f} %"
+
+
 def used(row: Row, res: str) -> str:
     if not row.impl:
         return "-"
@@ -257,7 +261,7 @@ def table(rows: list[Row]) -> list[str]:
         pnr = (f"{impl['seconds'].get('total', 0):,.0f} ({r.load[0]}-{r.load[1]})"
                if impl else "-")
         lines.append(
-            f"| {r.network} | {r.config} | {r.device} | {fmt(r.accuracy, '.2%')} "
+            f"| {r.network} | {r.config} | {r.device} | {pct(r.accuracy)} "
             f"| {fmt(r.cycles_mean, ',.1f')} / {fmt(r.cycles_max, ',')} "
             f"| {used(r, 'lut')} | {used(r, 'ff')} | {used(r, 'bram')} | {used(r, 'dsp')} "
             f"| {fmax} | {lat} | {fmt(r.sops_mean, ',.0f')} | {pnr} |")
@@ -286,9 +290,14 @@ def verdicts(rows: list[Row]) -> list[str]:
                                if fmax_aim and best.fmax < fmax_aim else "") + ")"))
         else:
             parts.append("no configuration placed and routed -- latency aim **not measured**")
+        cycles = [r.cycles_mean for r in mine if r.cycles_mean]
+        if cycles:
+            parts.append(f"the fewest mean cycles ({min(cycles):,.1f}, "
+                         f"{min(mine, key=lambda r: r.cycles_mean or 1e18).config}) need "
+                         f"fmax >= {min(cycles) / lat_aim:,.0f} MHz for < {lat_aim} us")
         accs = [r.accuracy for r in mine if r.accuracy is not None]
         if acc_aim is not None and accs:
-            parts.append(f"integer accuracy {accs[0]:.2%} against >= {acc_aim:.1%} -- "
+            parts.append(f"integer accuracy {pct(accs[0])} against >= {acc_aim * 100:.1f} % -- "
                          + ("**met**" if accs[0] >= acc_aim else "**MISSED**"))
         lines.append(f"- {network}: " + "; ".join(parts) + ".")
     return lines
@@ -339,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per tool run")
     ap.add_argument("--work", type=Path, default=Path("runs/bench-fpga"))
     ap.add_argument("--doc", type=Path, help="write the results section into this file")
+    ap.add_argument("--note", default="", help="a sentence printed under the command line")
     args = ap.parse_args(argv)
     args.work = args.work.resolve()
     command = "python bench/fpga.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -364,14 +374,18 @@ def main(argv: list[str] | None = None) -> int:
                 best.bit_exact = verify(args.work / "small" / slug, args.small_device,
                                         args.verify_vectors)
 
-    lines = [f"Command: `{command.strip()}` ({time.time() - started:,.0f} s wall on 2 shared "
-             f"cores; load average at the end {os.getloadavg()[1]:.1f})", "",
+    when = ("assembled from the exports and place-and-route results saved by earlier runs; "
+            "each row's P&R seconds and load average (start-end) are in its last column"
+            if args.saved else f"{time.time() - started:,.0f} s wall on 2 shared cores; load "
+            f"average at the end {os.getloadavg()[1]:.1f}")
+    note = [args.note, ""] if args.note else []
+    lines = [f"Command: `{command.strip()}` ({when})", "", *note,
              f"Anchor: {ANCHOR}.", "",
-             f"Latency = cycles / fmax; cycles from the exact cycle model over the test images "
-             f"(`predicted_cycles`), SOPs = synaptic operations of the golden trace; resources "
-             f"counted by nextpnr after packing and include the flow's I/O shell "
-             f"(`codegen/fpga_flow.py`: shift register in, registered XOR fold out); fmax: best "
-             f"of seeds {', '.join(map(str, args.seeds))} (`nextpnr --report`). "
+             "Latency = cycles / fmax; cycles from the exact cycle model over the test images "
+             "(`predicted_cycles`), SOPs = synaptic operations of the golden trace; resources "
+             "counted by nextpnr after packing, including the flow's I/O shell "
+             "(`codegen/fpga_flow.py`: shift register in, registered XOR fold out); fmax: the "
+             "best of the seeds in brackets (`nextpnr --report`). "
              f"Tools: {tool_line(rows + small_rows)}.", ""]
     if rows:
         lines += table(rows) + [""] + verdicts(rows)
