@@ -351,7 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--note", default="", help="a sentence printed under the command line")
     args = ap.parse_args(argv)
     args.work = args.work.resolve()
-    command = "python bench/fpga.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if "--note" in given:                       # the note is printed on its own line
+        given[given.index("--note") + 1] = "..."
+    command = "python bench/fpga.py " + shlex.join(given)
     started = time.time()
 
     runs = [] if args.no_big else [(network_name(r), r.resolve()) for r in args.run] or [

@@ -30,8 +30,9 @@ Flow (every number is parsed from JSON: yosys `stat -json`, nextpnr `--report`):
 1. The design usually has more I/O than a package has pins, so a generated shell
    (`hdl_templates/templates/flow_shell.sv.j2`) feeds every input bit except the clock and the
    resets from a shift register on one pin and folds every output bit into one pin through a
-   registered XOR tree; its flip-flops and XOR LUTs (`Implementation.shell`, about
-   in_bits + 4/3 out_bits FF and out_bits/3 LUT) are included in the counts.
+   tree of registered 4-input XORs (the design's outputs feed the first XOR level directly);
+   its flip-flops and LUTs (`Implementation.shell`: in_bits + about out_bits/3 FF, about
+   out_bits/3 LUT) are included in the counts.
 2. `synth_ecp5` / `synth_ice40` of the shell. Multipliers go to DSP blocks (`dsp="auto"`) unless
    there are more of them than the device has; then they are synthesized again into LUTs.
 3. `nextpnr --pack-only --report`: the packed cell counts against the device (`used`,
@@ -303,10 +304,11 @@ def probe_ports(yosys: str, files: list[str], top: str, params: dict, defines: d
 
 
 def fold_plan(out_bits: int) -> tuple[list[int], list[list[tuple[int, int]]]]:
-    """Widths of the registered XOR-fold stages (out_bits, ceil(/4), ..., 1) and, per stage after
-    the first, the (hi, lo) slice of the previous stage that each bit folds."""
+    """Widths of the XOR-fold stages (out_bits, ceil(out_bits / 4), ..., 1; every stage after the
+    first is a register) and, per registered stage, the (hi, lo) slice of the previous stage that
+    each of its bits folds (one LUT4 each)."""
     widths, slices = [out_bits], []
-    while widths[-1] > 1:
+    while len(widths) == 1 or widths[-1] > 1:
         w = widths[-1]
         slices.append([(min(lo + 3, w - 1), lo) for lo in range(0, w, 4)])
         widths.append(len(slices[-1]))
@@ -346,7 +348,7 @@ def write_shell(ports: list[tuple[str, str, int]], top: str, params: dict, build
                   connections=connections)
     (build / f"{SHELL_TOP}.sv").write_text(text)
     return {"clock": clock, "direct": direct, "in_bits": in_bits, "out_bits": out_bits,
-            "ff": in_bits + sum(stages), "lut": sum(stages[1:])}
+            "ff": in_bits + sum(stages[1:]), "lut": sum(stages[1:])}
 
 
 # ---------------------------------------------------------------- flow
