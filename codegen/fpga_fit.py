@@ -4,9 +4,9 @@
 RTL is built with (docs/fpga.md, "Resources"):
 
 - block RAM: every integrating engine's weight ROM (words x lanes * weight_bits; with two ways
-  read through both ports) and, for
-  engines with more than `LUT_MEM_SLOTS` slots, one membrane memory per lane (slots x acc
-  bits), each packed into the device's block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40
+  read through both ports) and, where a lane's membranes (slots x acc bits) reach
+  MIN_BRAM_BITS, one membrane memory per lane (smaller ones are distributed RAM, one slot
+  flip-flops), each packed into the device's block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40
   SB_RAM40_4K 256x16 .. 2Kx2);
 - DSP: one multiplier per lane of every integrating engine (weight x operand), when the device
   has enough DSP blocks; otherwise multipliers in LUTs;
@@ -18,7 +18,7 @@ RTL is built with (docs/fpga.md, "Resources"):
   are the parallel fire's compares (one cell per compared bit) and about 1100 the ROM
   multiplexer; see docs/fpga.md).
 
-`choose(net, vectors, device)` tries every (num_pe, lanes, ways) on a grid, keeps those whose
+`choose(net, vectors, device)` tries every (num_pe, lanes, ways, fire) on a grid, keeps those whose
 estimate fits the device with a routing margin, and returns the one with the fewest mean
 cycles over the vectors (ties: fewer LUTs). `--option device=NAME` runs it at export time;
 explicit `num_pe`/`lanes` options override its choice.
@@ -40,19 +40,21 @@ from sdk.vectors import Vectors
 #: Block RAM shapes (depth, width) per family; a memory takes the cheapest tiling.
 BRAM_SHAPES = {"ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
                "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16))}
-#: Memories smaller than this many bits stay in LUTs / flip-flops.
+#: Memories smaller than this many bits, or ROMs shallower than this many words, are logic.
 MIN_BRAM_BITS = 2048
-#: Membranes of engines with at most this many slots are flip-flops, larger ones block RAM.
-LUT_MEM_SLOTS = 16
+MIN_BRAM_DEPTH = 128
 #: Share of each resource a design may use and still be expected to place and route.
 MARGIN = 0.85
 #: Fitted constants (LUT4 / FF per item); see the module doc.
 CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 1.0, "lut_per_mult_bit": 1.2,
-               "lut_per_engine": 1600, "ff_per_acc_bit": 3.0, "ff_per_engine": 250,
-               "lut_per_pool_bit": 0.25, "lut_per_rom_mux_bit": 0.33}
+               "lut_per_engine": 400, "ff_per_acc_bit": 5.0, "ff_per_engine": 250,
+               "lut_per_pool_bit": 0.25, "lut_per_rom_mux_bit": 0.33,
+               "lut_per_lutram_bit": 3.0, "lut_per_rom_bit": 1.2}
+FAMILY_LUT_FACTOR = {"ecp5": 1.0, "ice40": 2.2}
 GRID_PE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 GRID_LANES = (8, 16, 32)
 GRID_WAYS = (1, 2)
+GRID_FIRE = ("auto", "serial")
 
 
 @dataclass(frozen=True)
@@ -97,24 +99,33 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
             continue
         slots = s.groups * s.positions
         # two ways read two words per cycle: both ports of the block RAMs
-        bram += bram_blocks(s.weight_words, s.weight_bits, family, s.ways)
-        # the ROM's block RAMs stacked in depth are joined by an output multiplexer in LUTs
-        depth_blocks = math.ceil(s.weight_words / BRAM_SHAPES[family][-1][0])
-        lut += c["lut_per_rom_mux_bit"] * s.weight_bits * s.ways * max(0, depth_blocks - 1)
-        if slots > LUT_MEM_SLOTS:
-            bram += s.lanes * max(1, bram_blocks(slots, s.acc_bits, family))
+        if s.weight_words < MIN_BRAM_DEPTH:   # shallow ROMs become logic
+            lut += c["lut_per_rom_bit"] * s.weight_bits * s.ways * math.ceil(s.weight_words / 16)
         else:
-            ff += s.lanes * slots * s.acc_bits
+            bram += bram_blocks(s.weight_words, s.weight_bits, family, s.ways)
+            # the ROM's block RAMs stacked in depth are joined by a multiplexer in LUTs
+            depth_blocks = math.ceil(s.weight_words / BRAM_SHAPES[family][-1][0])
+            lut += c["lut_per_rom_mux_bit"] * s.weight_bits * s.ways * max(0, depth_blocks - 1)
+        if slots == 1:
+            ff += s.lanes * s.acc_bits
+        elif slots * s.acc_bits < MIN_BRAM_BITS:   # distributed RAM, 16 words per cell pair
+            lut += c["lut_per_lutram_bit"] * s.lanes * s.acc_bits * math.ceil(slots / 16)
+        else:
+            bram += s.lanes * bram_blocks(slots, s.acc_bits, family)
         lut += s.lanes * s.acc_bits * c["lut_per_acc_bit"]
-        ff += s.lanes * s.acc_bits * c["ff_per_acc_bit"]
+        ff += s.lanes * (s.acc_bits * c["ff_per_acc_bit"]
+                         + 2 * s.ways * (s.weight_bits // s.lanes))   # ROM output registers
         if s.kind == "layer":
             compares = 1 if s.fire_serial else p.T
             lut += s.lanes * compares * s.acc_bits * c["lut_per_compare_bit"]
         mults += s.lanes * s.ways
         mult_bits += s.lanes * s.ways * (s.weight_bits // s.lanes) * 8
-    dsp_mapped = 0 < mults <= dsp_capacity
+    # iCE40: Yosys leaves these narrow multipliers in logic, and a logic cell holds a LUT or
+    # a carry of another net (measured: 16-12-8-5 at num_pe 2, 6804 cells vs 3100 estimated)
+    dsp_mapped = family == "ecp5" and 0 < mults <= dsp_capacity
     if not dsp_mapped:
         lut += mult_bits * c["lut_per_mult_bit"]
+    lut *= FAMILY_LUT_FACTOR[family]
     return Estimate(used={"lut": int(lut), "ff": int(ff), "bram": int(bram),
                           "dsp": mults if dsp_mapped else 0}, dsp_mapped=dsp_mapped)
 
@@ -134,9 +145,11 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
     pes = (options["num_pe"],) if "num_pe" in options else GRID_PE
     lanes_grid = (options["lanes"],) if "lanes" in options else GRID_LANES
     ways_grid = (options["ways"],) if "ways" in options else GRID_WAYS
+    fire_grid = (options["fire"],) if "fire" in options else GRID_FIRE
     best, smallest = None, None
-    for pe, lanes, ways in ((a, b, c) for a in pes for b in lanes_grid for c in ways_grid):
-        trial = dict(options, num_pe=pe, lanes=lanes, ways=ways)
+    for pe, lanes, ways, fire in ((a, b, c, d) for a in pes for b in lanes_grid
+                                  for c in ways_grid for d in fire_grid):
+        trial = dict(options, num_pe=pe, lanes=lanes, ways=ways, fire=fire)
         trial.pop("device", None)
         p = plan(net, name, trial, roms=False)
         est = estimate(p, dev.family, dev.capacity["dsp"])

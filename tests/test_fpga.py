@@ -267,3 +267,34 @@ def test_cli_user_errors_exit_2(tmp_path, digits_run, capsys):
                             "--option", "lanes=999"]) == 2
     assert "fpga option lanes: expected an int in 1..64" in capsys.readouterr().err
     assert verify_cli.main([str(tmp_path)]) == 2
+
+
+def _big_mlp():
+    """784-256-10 with random 8-bit weights: 1.6 Mbit of weights."""
+    rng = np.random.default_rng(0)
+    kernel = np.array([255, 200, 150, 100, 60, 30, 10, 1], np.int32)
+    theta = np.array([9000, 8000, 7000, 6000, 5000, 4000, 3000, 2000], np.int32)
+    dense = ir.Dense("fc1", rng.integers(-127, 128, (256, 784)).astype(np.int32),
+                     np.zeros(256, np.int32), theta, kernel)
+    out = ir.Output("out", rng.integers(-127, 128, (10, 256)).astype(np.int32),
+                    np.zeros(10, np.int32))
+    return ir.Network(name="big", T=8, weight_bits=8, kernel_bits=8, input_shape=(1, 28, 28),
+                      input_coding="real", layers=(ir.Flatten("flat"), dense, out))
+
+
+def test_device_option_picks_a_fitting_config_or_names_the_resource(tmp_path):
+    pytest.importorskip("codegen.fpga_flow")
+    from codegen import fpga_fit
+
+    net = _net("typical", "real")
+    vec = vectors.make(net, randnet.random_images(7, net, 2))
+    small = fpga_fit.choose(net, vec, "ice40-up5k")
+    fast = fpga_fit.choose(net, vec, "lfe5u-85f")
+    cycles = {k: float(fpga.predict_cycles(fpga.plan(net, "rnd", o), vec).mean())
+              for k, o in (("small", small), ("fast", fast))}
+    assert cycles["fast"] <= cycles["small"]          # the big part affords more parallelism
+    assert fpga_fit.choose(net, vec, "lfe5u-85f", {"num_pe": 2})["num_pe"] == 2   # override
+    big = _big_mlp()
+    big_vec = vectors.make(big, np.zeros((1, 784), np.uint8))
+    with pytest.raises(ExportError, match=r"does not fit ice40-up5k .*bram \d+ > 25"):
+        fpga_fit.choose(big, big_vec, "ice40-up5k")
