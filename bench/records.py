@@ -67,7 +67,7 @@ RECORDS = {
         dict(dataset="fashion-mnist", arch="cnn", epochs=8, lr_schedule="cosine", augment=1),
         aim="integer >= 93.2 %", min_accuracy=0.932),
     "mnist-cnn": Record(
-        dict(dataset="mnist", arch="cnn", epochs=8, lambda_bn=0.2, augment=1,
+        dict(dataset="mnist", arch="cnn", epochs=10, lambda_bn=0.05, augment=1,
              max_spikes=0.10),
         aim="integer >= 99.55 % at <= 0.10 spikes/hidden neuron", min_accuracy=0.9955,
         max_spikes=0.10),
