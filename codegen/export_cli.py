@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen import targets, tools
+from codegen.fpga_flow import DEVICES
 from codegen.targets import DesignError, ExportContext, ExportError, Report
 from sdk import __version__, ir, outdir, randnet, vectors
 from sdk.data import DatasetError, load_dataset
@@ -83,8 +84,12 @@ exit status: 0 ok, 1 verification mismatch or a broken generated design, 2 bad i
     p.add_argument("--force", action="store_true", help="replace a non-empty OUT")
     p.add_argument("--num-pe", type=int, default=None,
                    help="fpga: number of processing elements")
-    p.add_argument("--sim", choices=("verilator", "icarus"), default=None,
-                   help="fpga: simulator for --verify")
+    p.add_argument("--sim", choices=("verilator", "icarus", "both"), default=None,
+                   help="fpga: simulator for --verify (default verilator)")
+    p.add_argument("--device", choices=sorted(DEVICES), default=None,
+                   help="fpga: the FPGA to fit; picks the fastest num_pe/lanes/ways/fire that "
+                        "fits it (explicit options win) and, with --verify, places and routes "
+                        "the design on it")
     p.add_argument("--board", default=None,
                    help="mcu: QEMU board for --verify (e.g. mps2-an385, microbit)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -94,8 +99,17 @@ exit status: 0 ok, 1 verification mismatch or a broken generated design, 2 bad i
 
 def target_options(args: argparse.Namespace) -> dict:
     """The target options: the explicit flags that were given, then every --option KEY=VALUE."""
-    options = {key: value for key, value in (("num_pe", args.num_pe), ("sim", args.sim),
-                                             ("board", args.board)) if value is not None}
+    flags = {"num_pe": ("--num-pe", "fpga"), "sim": ("--sim", "fpga"),
+             "device": ("--device", "fpga"), "board": ("--board", "mcu")}
+    options = {}
+    for key, (flag, target) in flags.items():
+        value = getattr(args, key)
+        if value is None:
+            continue
+        if args.target != target:
+            raise ExportError(f"{flag} is an option of --target {target}, not of "
+                              f"--target {args.target}")
+        options[key] = value
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:

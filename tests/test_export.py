@@ -186,6 +186,9 @@ ERRORS = [
                                                  r"32 bits"),
     (lambda run, tmp: [empty_dir(tmp)], r"error: .*config\.json: cannot read the run config"),
     (lambda run, tmp: [tmp], r"error: -o .*out: lies inside the source"),
+    (lambda run, tmp: [run, "--device", "lfe5u-85f"], r"error: --device is an option of "
+                                                      r"--target fpga, not of --target mcu"),
+    (lambda run, tmp: [run, "--num-pe", "4"], r"error: --num-pe is an option of --target fpga"),
 ]
 
 
