@@ -19,10 +19,17 @@ import sys
 import tomllib
 from pathlib import Path
 
-from sdk.model import ARCH_SPEC_HELP
-from sdk.train import METHODS, TKBN_FORMS, TrainConfig, config_fields, evaluate_run, train
+try:
+    from sdk.model import ARCH_SPEC_HELP
+    from sdk.train import METHODS, TKBN_FORMS, TrainConfig, config_fields, evaluate_run, train
+except ModuleNotFoundError as _exc:  # a core install without the `train` extra
+    MISSING_MODULE: str | None = _exc.name or "torch"
+else:
+    MISSING_MODULE = None
 
 EXIT_USAGE = 2
+#: Exit status for a missing Python extra (as ttfs-export and ttfs-verify).
+EXIT_MISSING = 3
 #: Types of the TrainConfig options whose default is None.
 OPTIONAL_TYPES = {"sr_epochs": int, "tk_epoch": int, "weight_bits": int, "layers": list,
                   "max_spikes": float}
@@ -176,7 +183,11 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit status (2 on any user error)."""
+    """Console entry point; returns the exit status (2 on any user error, 3 without torch)."""
+    if MISSING_MODULE is not None:
+        print(f"error: ttfs-train needs the Python package '{MISSING_MODULE.split('.')[0]}' "
+              "of the train extra: pip install 'ttfs-sdk[train]'", file=sys.stderr)
+        return EXIT_MISSING
     try:
         return run(argv)
     except (ValueError, OSError) as err:

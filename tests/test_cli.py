@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,14 @@ def test_eval_rejects_a_non_positive_tau(run_dir, tmp_path, capsys):
     arrays["fc1.tau"] = arrays["fc1.tau"] * 0 - 1
     save_file(arrays, str(bad / "model.safetensors"))
     assert "layer 'fc1': kernel parameters tau=-1.0" in error_line(capsys, ["--eval", str(bad)])
+
+
+def test_without_torch_names_the_extra():
+    # A core install (numpy + jinja2) has no torch: ttfs-train says which extra to install.
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from sdk.cli import main\n"
+            "sys.exit(main(['--dataset', 'digits', '--out', 'never']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 3
+    assert done.stderr == ("error: ttfs-train needs the Python package 'torch' of the train "
+                           "extra: pip install 'ttfs-sdk[train]'\n")
