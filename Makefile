@@ -23,6 +23,7 @@ demo: setup
 	$(PY) -m codegen.demo
 
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 clean:

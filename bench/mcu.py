@@ -84,14 +84,16 @@ def random_model(arch: str, images: np.ndarray, *, seed: int = 0, T: int = 16,
         elif step[0] == "pool":
             layers.append(MaxPool2d(f"pool{i}", 2))
         else:
-            w_shape = (step[1], math.prod(shape)) if step[0] == "dense" else (step[1], shape[0], 5, 5)
+            w_shape = ((step[1], math.prod(shape)) if step[0] == "dense"
+                       else (step[1], shape[0], 5, 5))
             weight = rng.integers(-127, 128, w_shape).astype(np.int32)
             bias = np.zeros(step[1], np.int32)
-            make = (lambda s, weight=weight, bias=bias, step=step, i=i:
-                    (Dense if step[0] == "dense" else Conv2d)(
-                        f"{step[0]}{i}", weight, bias,
-                        np.maximum(1, np.ceil(s * np.exp(-np.arange(T) / tau))).astype(np.int32),
-                        kernel, **({} if step[0] == "dense" else {"padding": 2})))
+
+            def make(s, weight=weight, bias=bias, step=step, i=i):
+                theta = np.maximum(1, np.ceil(s * np.exp(-np.arange(T) / tau))).astype(np.int32)
+                return (Dense if step[0] == "dense" else Conv2d)(
+                    f"{step[0]}{i}", weight, bias, theta, kernel,
+                    **({} if step[0] == "dense" else {"padding": 2}))
             lo, hi = 1.0, 2.0**30
             for _ in range(40):                       # geometric bisection on the scale
                 mid = math.sqrt(lo * hi)

@@ -65,7 +65,8 @@ def yosys_check(out: Path, yosys: str = "yosys") -> str:
         tools.require_tool(yosys)
     res = subprocess.run([exe, "-q", "-p", script], cwd=rtl, capture_output=True, text=True)
     if res.returncode != 0:
-        raise DesignError(f"fpga: {yosys} rejected the design:\n{(res.stderr or res.stdout)[-2000:]}")
+        log = (res.stderr or res.stdout)[-2000:]
+        raise DesignError(f"fpga: {yosys} rejected the design:\n{log}")
     return "clean"
 
 

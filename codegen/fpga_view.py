@@ -17,9 +17,9 @@ Options (`ExportContext.options`; ints may be decimal strings from `--option KEY
 neuron; default 8), `lanes` (input bytes per AXI beat, default 8), `acc_bits` (one accumulator
 width for every layer, at least what the IR needs; default: per layer the minimum of
 `Network.info`), `ways` (1 or 2 events per handshake into dense and output engines, which then
-read two weights per lane and cycle; default 1), `fire` ("parallel": T threshold compares per lane, one slot per cycle;
-"serial": one compare per lane and cycle; "auto" (default): serial for layers with at least
-SERIAL_FIRE_LANES lanes).
+read two weights per lane and cycle; default 1), `fire` ("parallel": T threshold compares per
+lane, one slot per cycle; "serial": one compare per lane and cycle; "auto" (default): serial for
+layers with at least SERIAL_FIRE_LANES lanes).
 """
 
 from __future__ import annotations

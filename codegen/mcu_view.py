@@ -308,7 +308,8 @@ def build(net: Network, vectors: Vectors, name: str, *, board: str | None = None
     if len(net.spiking_layers) > 255:
         raise ExportError(f"{len(net.spiking_layers)} spiking layers; the runtime counts at most "
                         "255 (TTFS_MAX_LAYERS)")
-    layers = [_layer_view(name, layer, info, net.weight_bits) for layer, info in zip(net.layers, net.info)]
+    layers = [_layer_view(name, layer, info, net.weight_bits)
+              for layer, info in zip(net.layers, net.info)]
     inputs = []
     if net.input_coding == "ttfs":
         inputs = [CArray(f"{name}_input_times", "uint16_t", net.input_times,

@@ -327,11 +327,12 @@ def train_config(options: ConvertOptions, layers: list[dict], tau0: float) -> di
     """The TrainConfig fields of a converted run (what fine-tuning runs with)."""
     from sdk.train import TrainConfig
 
-    cfg = TrainConfig(dataset=options.dataset, arch="onnx", method=options.method if options.finetune
-                      else "sm", epochs=max(options.finetune, 1), T=options.T, tau0=tau0,
-                      td0=0.0, q=options.q, lambda_bn=options.lambda_bn,
-                      tkbn_form=options.tkbn_form, sr_epochs=0, tk_epoch=0,
-                      batch_size=options.batch_size, lr=options.lr, seed=options.seed)
+    method = options.method if options.finetune else "sm"
+    cfg = TrainConfig(dataset=options.dataset, arch="onnx", method=method,
+                      epochs=max(options.finetune, 1), T=options.T, tau0=tau0, td0=0.0,
+                      q=options.q, lambda_bn=options.lambda_bn, tkbn_form=options.tkbn_form,
+                      sr_epochs=0, tk_epoch=0, batch_size=options.batch_size, lr=options.lr,
+                      seed=options.seed)
     return asdict(cfg) | {"layers": layers}
 
 

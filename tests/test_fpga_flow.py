@@ -2,8 +2,8 @@
 
 Small designs only: a hand-written multiply-accumulate (one DSP), a generated random network on
 an iCE40 UP5K, and a design with more multipliers than the UP5K has DSPs. (A block RAM overflow
-costs 15 s of CPU in Yosys 0.23; bench/fpga.py meets one on the LFE5U-25F.) Missing tools skip, unless
-TTFS_REQUIRE_TOOLS=1.
+costs 15 s of CPU in Yosys 0.23; bench/fpga.py meets one on the LFE5U-25F.) Missing tools skip,
+unless TTFS_REQUIRE_TOOLS=1.
 """
 
 from __future__ import annotations

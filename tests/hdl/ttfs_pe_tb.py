@@ -28,8 +28,8 @@ async def accumulate_like_the_model(dut):
         slot = ops[-1][0] if ops and rng.random() < 0.4 else rng.randrange(slots)
         ops.append((slot, rng.randint(-(1 << (wbits - 1)) + 1, (1 << (wbits - 1)) - 1),
                     rng.randrange(256), rng.random() < 0.8))
-    await start(dut, reset=False, rd_slot_i=0, acc_en_i=0, acc_slot_i=0, acc_started_i=0, acc_bias_i=0,
-                weight_i=0, operand_i=0)
+    await start(dut, reset=False, rd_slot_i=0, acc_en_i=0, acc_slot_i=0, acc_started_i=0,
+                acc_bias_i=0, weight_i=0, operand_i=0)
     # pipeline as in ttfs_integrator: cycle k presents weight/operand and rd_slot of op k;
     # cycle k+1 accumulates it (acc_en, slot, started, bias)
     pending = None
