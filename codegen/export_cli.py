@@ -132,7 +132,7 @@ def load_source(args: argparse.Namespace
             bits = getattr(args, what)
             if bits is not None and not 2 <= bits <= 16:
                 raise ExportError(f"--{what.replace('_', '-')}: expected 2..16, got {bits}")
-        # None: the run config's widths (quantization-aware training), else 8 (interface I3)
+        # None: the run config's widths (quantization-aware training), else 8
         net = quantize(load_float_network(source), weight_bits=args.weight_bits,
                        kernel_bits=args.kernel_bits, name=args.name or "model")
         dataset = read_config(source).get("dataset")

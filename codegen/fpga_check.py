@@ -173,7 +173,7 @@ def _export_options(out: Path) -> dict:
 def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
            sim: str | None = None, board: str | None = None, vectors: int | None = None,
            synth: bool = True) -> Report:
-    """Lint, simulate the golden vectors, synthesize (interface I1 of docs/architecture.md).
+    """Lint, simulate the golden vectors, synthesize (the verify interface of codegen.targets).
 
     `sim`: "verilator", "icarus" or "both" (None: the export's `sim` option, else Verilator);
     `vectors`: only the first N; `synth`: Yosys (and nextpnr where the design fits) only when

@@ -83,7 +83,7 @@ exit status: 0 all pass, 1 a mismatch or a broken generated design, 2 bad input
 
 
 def verify_kwargs(target, **given) -> dict:
-    """The I1 keywords to pass: all of them to a target with the I1 signature; to an older one
+    """The verify keywords to pass: all of them to a target with the full signature; to an older one
     only those it takes (ExportError when an option it lacks was given a value)."""
     params = inspect.signature(target.verify).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

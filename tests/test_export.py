@@ -255,7 +255,7 @@ def test_hardware_targets_export_without_torch(tmp_path, target):
 
 
 def i1_target(outcome: str = "pass") -> types.ModuleType:
-    """A target with the interface-I1 verify signature; `outcome` picks what verify does."""
+    """A target with the verify signature of codegen.targets; `outcome` picks what verify does."""
     module = types.ModuleType("codegen.targets.stub")
 
     def emit(ctx):
@@ -288,7 +288,7 @@ def i1_target(outcome: str = "pass") -> types.ModuleType:
 
 @pytest.fixture
 def i1_export(model_file, tmp_path, monkeypatch, capsys):
-    """(OUT, set_outcome): a model exported with the I1 stub target."""
+    """(OUT, set_outcome): a model exported with the stub target."""
     state = {"module": i1_target()}
     monkeypatch.setattr(export_cli.targets, "get", lambda name: state["module"])
     out = tmp_path / "out"

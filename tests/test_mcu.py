@@ -123,7 +123,7 @@ def test_verify_on_a_board_with_less_flash(tmp_path):
 
 
 def test_verify_options(tmp_path):
-    """Interface I1: --board none checks the host only, vectors=N the first N, sim is refused,
+    """verify: --board none checks the host only, vectors=N the first N, sim is refused,
     vectors < 1 and unknown boards are ExportErrors, the build folder must lie outside OUT."""
     need_tool("gcc")
     net = randnet.random_network(7, plan="mlp", weight_bits=4)

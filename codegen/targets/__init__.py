@@ -3,7 +3,7 @@
 - `emit(ctx: ExportContext) -> None`: write the target's files into `ctx.out` (a fresh temporary
   folder that the CLI renames into place only when everything succeeded);
 - `verify(out, *, progress=True, build_dir=None, sim=None, board=None, vectors=None,
-  synth=True) -> Report` (interface I1): check an exported folder against its golden vectors
+  synth=True) -> Report`: check an exported folder against its golden vectors
   (`out/vectors.npz`) with the real compilers/simulators.
 
 verify's keywords:

@@ -41,8 +41,8 @@ def compare(net: ir.Network, expected: vectors_mod.Vectors, report: Report, name
 def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
            sim: str | None = None, board: str | None = None, vectors: int | None = None,
            synth: bool = True) -> Report:
-    """Re-run the golden simulator on the first `vectors` golden vectors of OUT (interface
-    I1; `sim` and `board` are refused, nothing is built)."""
+    """Re-run the golden simulator on the first `vectors` golden vectors of OUT
+    (`sim` and `board` are refused, nothing is built)."""
     reject_options("golden", sim=sim, board=board)
     out = Path(out)
     resolve_build_dir(out, build_dir)

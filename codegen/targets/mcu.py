@@ -125,7 +125,7 @@ def _export_record(out: Path) -> dict:
 def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
            sim: str | None = None, board: str | None = None, vectors: int | None = None,
            synth: bool = True) -> Report:
-    """Check an exported folder (interface I1): host gcc (strict, then ASan/UBSan) on the first
+    """Check an exported folder: host gcc (strict, then ASan/UBSan) on the first
     `vectors` golden vectors (None: all), the example firmware under QEMU on `board` (None: the
     export's default; "none": host only) with at most that many of its compiled-in vectors and
     no more than the board's flash holds (`make VECTORS=n`), and the firmware's flash, RAM and

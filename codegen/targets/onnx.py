@@ -79,7 +79,7 @@ def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
            sim: str | None = None, board: str | None = None, vectors: int | None = None,
            synth: bool = True) -> Report:
     """Run model.onnx under onnxruntime on the first `vectors` golden vectors and compare with
-    the torch reference classes (see the module docstring). Interface I1; `sim` and `board`
+    the torch reference classes (see the module docstring). `sim` and `board`
     are refused, `synth` does not apply; nothing is built, `build_dir` only has to lie outside
     the export."""
     reject_options("onnx", sim=sim, board=board)
