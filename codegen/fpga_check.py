@@ -215,7 +215,8 @@ def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
         message = res["first_mismatch"] or (None if res["cycles_predicted_ok"] else
                                             f"cycle model: {res['cycles_first_wrong']}")
         report.add_case(s, "pass" if failed == 0 else "fail", passed=res["vectors"] - exact,
-                        failed=failed, message=message or "")
+                        failed=failed, message=message or "",
+                        first_divergence=res.get("first_divergence"))
         report.data[s] = {k: res[k] for k in ("vectors", "mismatches", "cycles_mean",
                                               "cycles_max", "cycles_predicted_ok")}
         report.lines.append(f"{s}: {res['vectors']} vectors, {res['mismatches']} mismatches; "

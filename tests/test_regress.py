@@ -361,6 +361,7 @@ count = 8
     assert set(failing) == {"mlp/fpga/verilator/smoke", "mlp/fpga/icarus/smoke"}, stdout
     assert all("first divergence at layer 'fc1'" in r["message"] for r in failing.values()), (
         failing)
+    assert all(r["first_divergence"]["layer"] == "fc1" for r in failing.values()), failing
     messages = [f.get("message") for f in ET.parse(xml).getroot().iter("failure")]
     assert len(messages) == 2 and all("layer 'fc1'" in m for m in messages), messages
     counts = junit_counts(xml)

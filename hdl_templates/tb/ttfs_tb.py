@@ -128,6 +128,7 @@ class TB:
                       for name in design["hidden"]}
         self.predicted = design["predicted_cycles"][:n]
         self.mismatches: list[str] = []
+        self.first_divergence: dict | None = None   # the first mismatch, as golden names it
         self.cycles: list[int] = []
 
     async def start(self) -> None:
@@ -185,25 +186,35 @@ class TB:
         got_class, scores = words[0], words[1:]
         if not int(dut.m_axis_tlast.value):
             self.mismatches.append(f"sample {k}: m_axis_tlast low on the result beat")
-        problem = None
+        problem = div = None
         for monitor in layers:
             seen = monitor.done[k] if k < len(monitor.done) else None
             expected = self.times[monitor.name][k]
             if seen is None or not np.array_equal(seen, expected):
                 j = 0 if seen is None else int(np.flatnonzero(seen != expected)[0])
+                got = None if seen is None else int(seen[j])
                 problem = (f"sample {k}: first divergence at layer '{monitor.name}', neuron {j}: "
                            f"expected spike time {int(expected[j])}, got "
-                           f"{'nothing' if seen is None else int(seen[j])}")
+                           f"{'nothing' if got is None else got}")
+                div = {"layer": monitor.name, "sample": k, "neuron": j,
+                       "time": None if got is None else min(got, int(expected[j])),
+                       "expected": int(expected[j]), "got": got}
                 break
         if problem is None and list(self.scores[k]) != scores:
             j = int(np.flatnonzero(np.array(scores) != self.scores[k])[0])
             problem = (f"sample {k}: first divergence at layer 'scores', neuron {j}: expected "
                        f"score {int(self.scores[k][j])}, got {scores[j]}")
+            div = {"layer": "scores", "sample": k, "neuron": j, "time": None,
+                   "expected": int(self.scores[k][j]), "got": int(scores[j])}
         if problem is None and got_class != int(self.classes[k]):
             problem = f"sample {k}: expected class {int(self.classes[k])}, got {got_class}"
+            div = {"layer": "classes", "sample": k, "neuron": 0, "time": None,
+                   "expected": int(self.classes[k]), "got": int(got_class)}
         if problem is not None:
             dut._log.error(problem)
             self.mismatches.append(problem)
+            if self.first_divergence is None:
+                self.first_divergence = div
 
 
 @cocotb.test()
@@ -226,6 +237,7 @@ async def golden_vectors(dut):
         "vectors": len(tb.inputs),
         "mismatches": len(tb.mismatches),
         "first_mismatch": tb.mismatches[0] if tb.mismatches else None,
+        "first_divergence": tb.first_divergence,
         "exact_pass_mismatches": exact_mismatches,
         "cycles": cycles,
         "cycles_mean": float(np.mean(cycles)) if cycles else 0.0,
