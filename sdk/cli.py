@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 try:
@@ -188,14 +189,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: ttfs-train needs the Python package '{MISSING_MODULE.split('.')[0]}' "
               "of the train extra: pip install 'ttfs-sdk[train]'", file=sys.stderr)
         return EXIT_MISSING
+    return guarded(run, argv, interrupted="interrupted (an --out run continues from its last "
+                                          "finished epoch with ttfs-train --resume OUT)")
+
+
+def guarded(body: Callable[[list[str] | None], int], argv: list[str] | None, *,
+            interrupted: str = "interrupted") -> int:
+    """Run a CLI `body`: a ValueError or OSError (bad input) and Ctrl-C each become one line
+    `error: ...` on stderr and exit status 2."""
     try:
-        return run(argv)
+        return body(argv)
     except (ValueError, OSError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted (an --out run continues from its last finished epoch with "
-              "ttfs-train --resume OUT)", file=sys.stderr)
+        print(f"error: {interrupted}", file=sys.stderr)
         return EXIT_USAGE
 
 

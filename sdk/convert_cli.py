@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_USAGE = 2
 
 EPILOG = """examples:
   ttfs-convert model.onnx --dataset mnist5k -o runs/conv
@@ -124,14 +123,9 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status (2 on any user error)."""
-    try:
-        return run(argv)
-    except (ValueError, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return EXIT_USAGE
+    from sdk.cli import guarded
+
+    return guarded(run, argv)
 
 
 if __name__ == "__main__":
