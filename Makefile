@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-deps.sh
 	touch $@
 
 demo: setup
-	$(PY) -m codegen.demo
+	$(PY) -m ttfs.codegen.demo
 
 test: setup
 	$(PY) -m ruff check .

@@ -26,7 +26,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sdk.train import METHODS, TrainConfig, train
+from ttfs.sdk.train import METHODS, TrainConfig, train
 
 
 def table(arch: str, epochs: int, results: dict[str, dict]) -> list[str]:

@@ -3,8 +3,8 @@
     nice -n 10 python bench/convert.py [--dataset mnist5k] [--epochs 15] [--finetune 5]
 
 Prints one table: the ReLU network's test accuracy (onnxruntime), the converted TTFS network
-before and after fine-tuning (float SNN, closed form), the integer model (sdk.quantize +
-sdk.golden) and spikes per hidden neuron. Runs on one torch thread (shared CPUs).
+before and after fine-tuning (float SNN, closed form), the integer model (ttfs.sdk.quantize +
+ttfs.sdk.golden) and spikes per hidden neuron. Runs on one torch thread (shared CPUs).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdk import golden  # noqa: E402
-from sdk.convert import ConvertOptions, convert, finetune, write  # noqa: E402
-from sdk.data import load_dataset, split_validation  # noqa: E402
-from sdk.floatnet import load_float_network  # noqa: E402
-from sdk.quantize import quantize  # noqa: E402
+from ttfs.sdk import golden  # noqa: E402
+from ttfs.sdk.convert import ConvertOptions, convert, finetune, write  # noqa: E402
+from ttfs.sdk.data import load_dataset, split_validation  # noqa: E402
+from ttfs.sdk.floatnet import load_float_network  # noqa: E402
+from ttfs.sdk.quantize import quantize  # noqa: E402
 
 
 def relu_cnn(input_shape, num_classes: int) -> nn.Sequential:

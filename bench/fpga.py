@@ -9,7 +9,7 @@ options such as `num_pe=8`):
    (`predicted_cycles` in the export's `tb/design.json`; the cocotb bench checks it on every
    vector), and synaptic operations per image from the golden trace (`vectors.npz`: `sops`);
 3. synthesis, packing and place-and-route of the ACTUAL generated top on `--device`
-   (`codegen.fpga_flow.implement`: Yosys + nextpnr, best of the seeds, all numbers from their
+   (`ttfs.codegen.fpga_flow.implement`: Yosys + nextpnr, best of the seeds, all numbers from their
    JSON reports): LUT / FF / block RAM / DSP used vs the device's capacity, fmax;
 4. latency = cycles / fmax, mean and max, against the anchor: Liang et al. (ISCAS 2021),
    single-spike TTFS on a Xilinx VC707, 96 % on MNIST in 2.8 us per image.
@@ -47,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen import fpga_flow
-from sdk import vectors as vectors_mod
+from ttfs.codegen import fpga_flow
+from ttfs.sdk import vectors as vectors_mod
 
 MARKER = "<!-- bench/fpga.py results -->"
 ANCHOR = "Liang et al. (ISCAS 2021), single-spike TTFS on a Xilinx VC707: 96 % MNIST, 2.8 us"
@@ -86,7 +86,7 @@ def train(name: str, work: Path) -> Path:
     if (out / "model.safetensors").exists() and (out / "config.json").exists():
         return out
     log(f"training {name}: ttfs-train {' '.join(TRAIN[name])} (sr+tr+tkbn)")
-    res = run([sys.executable, "-m", "sdk.cli", *TRAIN[name], "--method", "sr+tr+tkbn",
+    res = run([sys.executable, "-m", "ttfs.sdk.cli", *TRAIN[name], "--method", "sr+tr+tkbn",
                "--out", str(out), "--quiet", "--force"])
     if res.returncode != 0:
         raise SystemExit(f"error: training {name} failed:\n{res.stderr[-2000:]}")
@@ -103,7 +103,7 @@ def parse_config(text: str) -> dict[str, str]:
 
 def export(run_dir: Path, name: str, config: dict, images: int, out: Path) -> dict:
     """`ttfs-export RUN --target fpga` with `config`; returns tb/design.json."""
-    cmd = [sys.executable, "-m", "codegen.export_cli", str(run_dir), "--target", "fpga",
+    cmd = [sys.executable, "-m", "ttfs.codegen.export_cli", str(run_dir), "--target", "fpga",
            "-o", str(out), "--name", name, "--vectors", str(images), "--force"]
     for key, value in config.items():
         cmd += ["--num-pe", value] if key == "num_pe" else ["--option", f"{key}={value}"]
@@ -211,7 +211,7 @@ def verify(folder: Path, device: str, n: int) -> str:
     if saved.get("bit_exact"):
         return saved["bit_exact"]
     out = folder / "export"
-    res = run([sys.executable, "-m", "codegen.verify_cli", str(out), "--sim", "both",
+    res = run([sys.executable, "-m", "ttfs.codegen.verify_cli", str(out), "--sim", "both",
                "--no-synth", "--vectors", str(n), "-q"])
     tail = (res.stdout + res.stderr).strip().splitlines()[-1:] or [""]
     saved["bit_exact"] = (f"yes, Verilator and Icarus, {n} vectors" if res.returncode == 0

@@ -2,7 +2,7 @@
 
     python bench/golden_speed.py [--repeats N]
 
-Runs the `mlp` and `cnn` architectures of `sdk.model` with seeded random weights (quantized
+Runs the `mlp` and `cnn` architectures of `ttfs.sdk.model` with seeded random weights (quantized
 like a trained network: only the shapes matter for the speed), and prints images/s, the best
 of N repeats, against the aim of 2,000 images/s for the MLP.
 """
@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from sdk import golden
-from sdk.data import load_dataset
-from sdk.floatnet import FloatLayer, FloatNetwork, layer_shapes
-from sdk.model import ARCHITECTURES
-from sdk.quantize import quantize
+from ttfs.sdk import golden
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import FloatLayer, FloatNetwork, layer_shapes
+from ttfs.sdk.model import ARCHITECTURES
+from ttfs.sdk.quantize import quantize
 
 AIM_MLP = 2000.0
 

@@ -4,7 +4,7 @@ straightforward dense int8 implementation of the same integer network, plus flas
     .venv/bin/python -m bench.mcu [--images N] [--random]
 
 Models: the mnist5k MLP (784-256-10) and CNN (conv5x5 16 pad 2 - pool 2 - conv5x5 32 pad 2 -
-pool 2 - dense 128 - out 10), trained with sdk.train for ARCHS epochs into runs/bench-mcu-*
+pool 2 - dense 128 - out 10), trained with ttfs.sdk.train for ARCHS epochs into runs/bench-mcu-*
 (reused when present), quantized to 8 bits; with --random (or without torch) random weights
 whose thresholds are calibrated to about 15 % firing neurons per layer instead. Inputs: mnist5k
 test images.
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen import mcu_view
-from codegen.jinja_env import environment
-from codegen.targets import mcu
-from sdk import golden, vectors
-from sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+from ttfs.codegen import mcu_view
+from ttfs.codegen.jinja_env import environment
+from ttfs.codegen.targets import mcu
+from ttfs.sdk import golden, vectors
+from ttfs.sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, MaxPool2d, Network, Output
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "bench" / "mcu_src"
@@ -56,11 +56,11 @@ def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 def trained_model(arch: str) -> Network:
     """The 8-bit integer model of runs/bench-mcu-<arch> (trained first if it does not exist)."""
-    from sdk.floatnet import load_float_network
-    from sdk.quantize import quantize
+    from ttfs.sdk.floatnet import load_float_network
+    from ttfs.sdk.quantize import quantize
     run = RUNS / f"bench-mcu-{arch}"
     if not (run / "model.safetensors").exists():
-        from sdk.train import TrainConfig, train
+        from ttfs.sdk.train import TrainConfig, train
         print(f"training {run} ({ARCHS[arch]} epochs) ...", file=sys.stderr, flush=True)
         train(TrainConfig(dataset="mnist5k", arch=arch, epochs=ARCHS[arch]), run, force=True,
               quiet=True)
@@ -287,8 +287,8 @@ def bench_model(net: Network, images: np.ndarray, build: Path, plugin: Path,
 
 
 def stratified(dataset: str, n: int) -> np.ndarray:
-    """n test images of `dataset` as [n, pixels] bytes, class-stratified (sdk.vectors)."""
-    from sdk.data import load_dataset
+    """n test images of `dataset` as [n, pixels] bytes, class-stratified (ttfs.sdk.vectors)."""
+    from ttfs.sdk.data import load_dataset
     data = load_dataset(dataset)
     flat = data.test_images.reshape(len(data.test_images), -1)
     return flat[vectors.select_images(flat, data.test_labels, n)]
@@ -337,10 +337,10 @@ def record(args: argparse.Namespace, build: Path, plugin: Path) -> None:
     latency at each part's clock, and event / dense."""
     import json
 
-    from codegen import mcu_check
-    from sdk.data import load_dataset
-    from sdk.floatnet import load_float_network
-    from sdk.quantize import quantize
+    from ttfs.codegen import mcu_check
+    from ttfs.sdk.data import load_dataset
+    from ttfs.sdk.floatnet import load_float_network
+    from ttfs.sdk.quantize import quantize
     run = Path(args.record)
     config = json.loads((run / "config.json").read_text())
     dataset = config["dataset"]

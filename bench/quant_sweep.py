@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from sdk import report
-from sdk.floatnet import load_float_network
-from sdk.quantize import quantize
+from ttfs.sdk import report
+from ttfs.sdk.floatnet import load_float_network
+from ttfs.sdk.quantize import quantize
 
 WIDTHS = (4, 6, 8)
 

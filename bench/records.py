@@ -4,8 +4,8 @@
                             [--results docs/records.md] [--speed-epochs 2]
 
 Each record trains one `ttfs-train` run (the config below), quantizes it with the default
-8-bit quantizer (`sdk.quantize`, the deployed model; QAT runs keep their `weight_bits`) and
-runs the integer golden simulator (`sdk.golden`) on the whole test set. Reported per record:
+8-bit quantizer (`ttfs.sdk.quantize`, the deployed model; QAT runs keep their `weight_bits`) and
+runs the integer golden simulator (`ttfs.sdk.golden`) on the whole test set. Reported per record:
 float-SNN and integer test accuracy, integer spikes per hidden neuron and SOPs per image, the
 time per epoch against the ReLU twin (same net and recipe, `--method relu`) measured
 interleaved (`epoch_times`: relu and SNN epochs alternate, `--speed-epochs` each, on the
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk import golden
-from sdk.data import load_dataset
-from sdk.floatnet import load_float_network
-from sdk.quantize import quantize
-from sdk.train import TrainConfig, fit, train
+from ttfs.sdk import golden
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import load_float_network
+from ttfs.sdk.quantize import quantize
+from ttfs.sdk.train import TrainConfig, fit, train
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     python bench/speed.py --dataset mnist5k --arch cnn [--pairs 3] [--option KEY=VALUE ...]
 
-One warm-up epoch each, then `--pairs` alternating one-epoch `sdk.train.fit` calls of the ReLU
+One warm-up epoch each, then `--pairs` alternating one-epoch `ttfs.sdk.train.fit` calls of the ReLU
 twin (`--method relu`) and the SNN (`sr+tr+tkbn` with every part active from epoch 0). Prints
 the seconds of each call, the ratio of the medians and the load average, so that a ratio can be
 repeated and compared on a shared machine.
@@ -16,8 +16,8 @@ import os
 import statistics
 import time
 
-from sdk import train
-from sdk.data import load_dataset
+from ttfs.sdk import train
+from ttfs.sdk.data import load_dataset
 
 
 def epoch_seconds(dataset, method: str, options: dict) -> float:

@@ -1,6 +1,6 @@
 """`make demo`: the whole toolchain end to end on a built-in default.
 
-    python -m codegen.demo
+    python -m ttfs.codegen.demo
 
 1. train a TTFS MLP (sr+tr+tkbn) on mnist5k into runs/demo;
 2. quantize it (8-bit weights and kernels) and compare the float SNN with the integer golden
@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from codegen import export_cli
-from sdk import report
-from sdk.cli import format_table, result_rows
-from sdk.train import TrainConfig, train
+from ttfs.codegen import export_cli
+from ttfs.sdk import report
+from ttfs.sdk.cli import format_table, result_rows
+from ttfs.sdk.train import TrainConfig, train
 
 RUN_DIR = Path("runs/demo")
 DEMO_CONFIG = TrainConfig(dataset="mnist5k", arch="mlp", method="sr+tr+tkbn", epochs=30)

@@ -3,10 +3,11 @@
     ttfs-export RUN_DIR_OR_MODEL --target onnx|mcu|fpga -o OUT [options]
 
 Everything is written into a temporary folder beside OUT and swapped into place atomically only
-when the target's emitter succeeded (`sdk.outdir`): a failure or a kill never leaves a
+when the target's emitter succeeded (`ttfs.sdk.outdir`): a failure or a kill never leaves a
 half-written OUT, and OUT may not be the current folder, the home folder, a filesystem root, or
 be, contain or lie inside the source. OUT holds
-`model.ttfs`, `vectors.npz` (the generated corner vectors of `sdk.vectors.corner_images`, then N
+`model.ttfs`, `vectors.npz` (the generated corner vectors of
+`ttfs.sdk.vectors.corner_images`, then N
 class-stratified test images of the run's dataset, or N seeded random images for a bare
 model.ttfs; with `labels` and `kind`), `export.json` (target, name, table coverage,
 options, IR hash, generator; no timestamp) and the target's files.
@@ -25,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen import targets, tools
-from codegen.fpga_flow import DEVICES
-from codegen.targets import DesignError, ExportContext, ExportError, Report
-from sdk import __version__, ir, outdir, randnet, vectors
-from sdk.data import DatasetError, load_dataset
-from sdk.floatnet import NetworkError, load_float_network, read_config
-from sdk.quantize import QuantizeError, quantize
+from ttfs.codegen import targets, tools
+from ttfs.codegen.fpga_flow import DEVICES
+from ttfs.codegen.targets import DesignError, ExportContext, ExportError, Report
+from ttfs.sdk import __version__, ir, outdir, randnet, vectors
+from ttfs.sdk.data import DatasetError, load_dataset
+from ttfs.sdk.floatnet import NetworkError, load_float_network, read_config
+from ttfs.sdk.quantize import QuantizeError, quantize
 
 EXPORT_FILE = "export.json"
 #: Errors a user can fix; each is printed as one line and exits with status 2.
@@ -122,7 +123,7 @@ def target_options(args: argparse.Namespace) -> dict:
 def load_source(args: argparse.Namespace
                 ) -> tuple[ir.Network, Path | None, np.ndarray, np.ndarray]:
     """(network, run dir or None, test images for the vectors, their labels) from the source
-    argument: N class-stratified test images of a run's dataset (`sdk.vectors.select_images`),
+    argument: N class-stratified test images of a run's dataset (`ttfs.sdk.vectors.select_images`),
     or N seeded random images (label -1) for a bare model.ttfs."""
     source = Path(args.source)
     if args.vectors < 1:
@@ -200,7 +201,7 @@ def load_target(name: str):
     try:
         return targets.get(name)
     except ModuleNotFoundError as exc:
-        if exc.name != f"codegen.targets.{name}":
+        if exc.name != f"ttfs.codegen.targets.{name}":
             raise
         raise ExportError(f"--target {name}: this installation has no {name} target") from None
 
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
               .replace("\n", "\n                "))
         if not args.verify:
             return EXIT_OK
-        from codegen.verify_cli import REPORT_FILE, run_verify
+        from ttfs.codegen.verify_cli import REPORT_FILE, run_verify
 
         report, _, build = run_verify(out)
         print_report(report)

@@ -2,7 +2,7 @@
 Icarus (every vector bit-exact, cycles equal to the model), Yosys synthesis, and `verify`.
 
 Nothing is written into the export folder: build products, logs and result files go to the
-build folder (`codegen.targets.resolve_build_dir`).
+build folder (`ttfs.codegen.targets.resolve_build_dir`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from codegen import tools
-from codegen.targets import (DesignError, ExportError, Report, check_vector_count,
+from ttfs.codegen import tools
+from ttfs.codegen.targets import (DesignError, ExportError, Report, check_vector_count,
                              reject_options, resolve_build_dir)
 
 SIMULATORS = ("verilator", "icarus")
@@ -46,7 +46,7 @@ def lint(out: Path) -> str:
 
 def simulate(out: Path, sim: str = "verilator", **kwargs) -> dict:
     """Run the exported cocotb bench (see `hdl_templates/tb/run.py:run`) and return its result."""
-    from hdl_templates.tb import run as tb_run
+    from ttfs.hdl_templates.tb import run as tb_run
 
     tools.require_tool(SIM_TOOL[sim])
     return tb_run.run(Path(out), sim=sim, env=tools.tool_env(), **kwargs)
@@ -173,7 +173,7 @@ def _export_options(out: Path) -> dict:
 def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
            sim: str | None = None, board: str | None = None, vectors: int | None = None,
            synth: bool = True) -> Report:
-    """Lint, simulate the golden vectors, synthesize (the verify interface of codegen.targets).
+    """Lint, simulate the golden vectors, synthesize (the verify interface of ttfs.codegen.targets).
 
     `sim`: "verilator", "icarus" or "both" (None: the export's `sim` option, else Verilator);
     `vectors`: only the first N; `synth`: Yosys (and nextpnr where the design fits) only when
@@ -248,9 +248,9 @@ def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
 
 
 def implement(out: Path, device: str, build: Path, report: Report) -> None:
-    """Place and route the exported top on `device` with `codegen.fpga_flow` (best of seeds
+    """Place and route the exported top on `device` with `ttfs.codegen.fpga_flow` (best of seeds
     1, 2); records resources vs capacity, fmax and latency = cycles / fmax in `report`."""
-    from codegen import fpga_flow
+    from ttfs.codegen import fpga_flow
 
     d = design(out)
     rtl = Path(out) / "rtl"

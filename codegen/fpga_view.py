@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from codegen.targets import ExportError
-from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFSFormatError, \
+from ttfs.codegen.targets import ExportError
+from ttfs.sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFSFormatError, \
     check_identifier
 
 DEFAULT_NUM_PE = 8

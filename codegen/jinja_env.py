@@ -13,7 +13,7 @@ from functools import lru_cache
 import jinja2
 import numpy as np
 
-from sdk import __version__
+from ttfs.sdk import __version__
 
 
 def banner(content_hash: str) -> str:
@@ -38,8 +38,8 @@ def environment() -> jinja2.Environment:
     """StrictUndefined, trim/lstrip blocks, keep trailing newline, no autoescape."""
     env = jinja2.Environment(
         loader=jinja2.PrefixLoader({
-            "firmware": jinja2.PackageLoader("firmware", "templates"),
-            "hdl": jinja2.PackageLoader("hdl_templates", "templates"),
+            "firmware": jinja2.PackageLoader("ttfs.firmware", "templates"),
+            "hdl": jinja2.PackageLoader("ttfs.hdl_templates", "templates"),
         }),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

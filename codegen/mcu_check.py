@@ -3,7 +3,7 @@
 - Host: `host/harness.c` + `<name>_model.c` compiled by gcc with `-std=c99 -Wall -Wextra
   -Werror -pedantic`, then again with ASan/UBSan; every golden vector goes through it and its
   classes, scores, spike counts, SOPs and every layer's spike times are compared with the golden
-  trace (`sdk.golden.first_divergence` names the first layer and neuron that differ).
+  trace (`ttfs.sdk.golden.first_divergence` names the first layer and neuron that differ).
 - QEMU: `make -C OUT/example BOARD=<board> BUILD=<build folder> run` (Cortex-M boards under
   qemu-system-arm, RISC-V boards under qemu-system-riscv32); the firmware checks its vectors
   itself and prints `N passed, M failed`.
@@ -12,7 +12,7 @@
   (`-fcallgraph-info=su`, `stack_usage`).
 
 Every build product goes to the build folder, never into OUT. Missing tools raise
-codegen.tools.ToolMissing (exit 3); generated code that does not compile is a case with status
+ttfs.codegen.tools.ToolMissing (exit 3); generated code that does not compile is a case with status
 "error"; a model too large for the board is an ExportError.
 """
 
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen import tools
-from codegen.mcu_view import BOARDS, Board, trace_layout
-from codegen.targets import ExportError, Report
-from sdk import golden
-from sdk.ir import Network
-from sdk.vectors import Vectors
+from ttfs.codegen import tools
+from ttfs.codegen.mcu_view import BOARDS, Board, trace_layout
+from ttfs.codegen.targets import ExportError, Report
+from ttfs.sdk import golden
+from ttfs.sdk.ir import Network
+from ttfs.sdk.vectors import Vectors
 
 STRICT = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 HOST_BUILDS = {

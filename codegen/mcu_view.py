@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.targets import ExportError
-from sdk.ir import SPIKING, WEIGHTED, Conv2d, MaxPool2d, Network, Output
-from sdk.vectors import Vectors
+from ttfs.codegen.targets import ExportError
+from ttfs.sdk.ir import SPIKING, WEIGHTED, Conv2d, MaxPool2d, Network, Output
+from ttfs.sdk.vectors import Vectors
 
 #: sizeof on a 32-bit target (and on a 64-bit host the tables only grow, never the budget).
 SIZEOF = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "uint8_t": 1, "uint16_t": 2, "uint32_t": 4}
@@ -167,7 +167,7 @@ def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 def trace_layout(net: Network) -> list[tuple[str, int]]:
     """(name, neurons) of every block of a trace, in order: the input layer under `ttfs`
-    coding, then each spiking layer and max pool (the layers of `sdk.golden.Trace`)."""
+    coding, then each spiking layer and max pool (the layers of `ttfs.sdk.golden.Trace`)."""
     layout = [("input", net.n_inputs)] if net.input_coding == "ttfs" else []
     layout += [(layer.name, math.prod(info.out_shape)) for layer, info in zip(net.layers, net.info)
                if isinstance(layer, (*SPIKING, MaxPool2d))]

@@ -37,7 +37,7 @@ class SuiteFile(pytest.File):
     """A suite file: collects one CaseItem per case of its matrix."""
 
     def collect(self):
-        from codegen import regress
+        from ttfs.codegen import regress
 
         cache = self.config.getoption("ttfs_cache")
         suite = regress.load_suite(self.path, cache=Path(cache) if cache else None)
@@ -54,7 +54,7 @@ class CaseItem(pytest.Item):
         self.add_marker(pytest.mark.ttfs_case)
 
     def runtest(self) -> None:
-        from codegen import regress, tools
+        from ttfs.codegen import regress, tools
 
         result = regress.run_unit(regress.Unit(self.suite.cache, [self.case]))[0]
         self.user_properties.append(("ttfs_status", result["status"]))
@@ -67,7 +67,7 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailed):
-            from codegen import regress
+            from ttfs.codegen import regress
 
             r = excinfo.value.result
             return f"{r['id']}: {r['status']} (exit {r['exit']})\n{regress._details(r)}"
@@ -87,7 +87,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """Append the cases of every --ttfs-suite (before -k/-m deselect items); a malformed
     suite is a usage error (one line)."""
     for name in config.getoption("ttfs_suite"):
-        from codegen import regress
+        from ttfs.codegen import regress
 
         path = Path(name).resolve()
         try:

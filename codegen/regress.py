@@ -36,10 +36,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codegen import export_cli, tools
-from codegen.export_cli import EXIT_MISMATCH, EXIT_MISSING, EXIT_OK, EXIT_USAGE
-from codegen.targets import TARGETS, DesignError, Report, cache_home, format_divergence
-from sdk import __version__, outdir
+from ttfs.codegen import export_cli, tools
+from ttfs.codegen.export_cli import EXIT_MISMATCH, EXIT_MISSING, EXIT_OK, EXIT_USAGE
+from ttfs.codegen.targets import TARGETS, DesignError, Report, cache_home, format_divergence
+from ttfs.sdk import __version__, outdir
 
 #: Keys a suite may hold at each level (anything else is a typo: an error).
 SUITE_KEYS = {"cache", "jobs", "model", "target", "vectors"}
@@ -296,7 +296,7 @@ def ensure_export(model: ModelSpec, target: TargetSpec, cache: Path) -> Path:
 def run_case(case: Case, out: Path, build_dir: Path) -> dict:
     """Verify one case on its export; returns the case's result dict (never raises for a
     failure of the case itself)."""
-    from codegen import verify_cli
+    from ttfs.codegen import verify_cli
 
     variant = {VARIANT_KEY[case.target.name]: case.variant} if case.variant else {}
     start = time.perf_counter()
@@ -318,8 +318,8 @@ def _reference_check(case: Case):
         return None
 
     def check(report: Report, out: Path) -> None:
-        from codegen.targets import golden as golden_target, take_vectors
-        from sdk import ir, vectors
+        from ttfs.codegen.targets import golden as golden_target, take_vectors
+        from ttfs.sdk import ir, vectors
 
         net = ir.load(out / "model.ttfs")
         baseline = take_vectors(vectors.load(case.model.reference), case.vset.count)
@@ -599,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.junit:
         write_junit(args.junit, results)
     if args.json:
-        from codegen.verify_cli import write_json
+        from ttfs.codegen.verify_cli import write_json
 
         write_json(args.json, {"suite": str(suite.path), "generator": f"ttfs-sdk {__version__}",
                                "seconds": round(time.perf_counter() - start, 3),

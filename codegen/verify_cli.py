@@ -1,7 +1,7 @@
 """`ttfs-verify OUT`: re-run the checks of an exported folder (its export.json names the target).
 
 The target builds and simulates in a build folder outside OUT (`--build-dir`, default
-`codegen.targets.default_build_dir(OUT)`) and this CLI writes `report.json` there afresh on
+`ttfs.codegen.targets.default_build_dir(OUT)`) and this CLI writes `report.json` there afresh on
 every run (before the checks start, the old one is deleted, so a crash never leaves a stale
 report): one top-level `status` ("pass" | "fail" | "error"), the counts printed on stdout,
 cases, first divergence, tool versions, timings and the model hash. `--json FILE` writes the
@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from codegen.export_cli import (EXIT_MISMATCH, EXIT_OK, EXPORT_FILE, guarded, load_target,
+from ttfs.codegen.export_cli import (EXIT_MISMATCH, EXIT_OK, EXPORT_FILE, guarded, load_target,
                                 print_report)
-from codegen.targets import (ExportError, Report, check_vector_count, format_divergence,
+from ttfs.codegen.targets import (ExportError, Report, check_vector_count, format_divergence,
                              resolve_build_dir)
-from sdk import __version__
+from ttfs.sdk import __version__
 
 REPORT_FILE = "report.json"
 
@@ -136,7 +136,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def junit_results(data: dict) -> list[dict]:
-    """report.json's cases as the result dicts `codegen.regress.write_junit` takes (one
+    """report.json's cases as the result dicts `ttfs.codegen.regress.write_junit` takes (one
     testsuite name/target; the whole report as one case when the target listed none)."""
     suite = f"{data.get('name')}/{data['target']}"
     cases = data["cases"] or [{"name": data["target"], "status": data["status"],
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             write_json(args.json, data)
         if args.junit:
-            from codegen import regress
+            from ttfs.codegen import regress
 
             regress.write_junit(args.junit, junit_results(data), name="ttfs-verify")
         return EXIT_OK if report.ok else EXIT_MISMATCH

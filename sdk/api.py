@@ -1,17 +1,17 @@
 """Python API: TTFS layers and losses for a user's own `nn.Module` and training loop.
 
-    from sdk.api import TTFSConv2d, TTFSLinear, sr_relax, tr_loss, tkbn_loss, save_run
+    from ttfs.sdk.api import TTFSConv2d, TTFSLinear, sr_relax, tr_loss, tkbn_loss, save_run
 
 - `TTFSConv2d` / `TTFSLinear`: weight + bias -> BatchNorm -> TTFS activation (the decoded
-  value eps(t(z)) of `sdk.functional.ttfs_activation`, exact SNN forward, straight-through
+  value eps(t(z)) of `ttfs.sdk.functional.ttfs_activation`, exact SNN forward, straight-through
   backward), with the layer's trainable kernel parameters `tau`, `td` (shape [1]). They are
-  `sdk.model.Hidden` layers, the ones `ttfs-train` builds, so the parameter names and the
+  `ttfs.sdk.model.Hidden` layers, the ones `ttfs-train` builds, so the parameter names and the
   BN folding are the run directory's. `relaxed = True` makes a layer use ReLU (stochastic
   relaxation, SR).
 - `sr_relax(model, p_ttfs, generator)`: one SR draw: every TTFS layer uses TTFS with
-  probability p_ttfs (`sdk.functional.sr_probability` gives the paper's schedule), else ReLU.
+  probability p_ttfs (`ttfs.sdk.functional.sr_probability` gives the paper's schedule), else ReLU.
 - `tr_loss(model, tau0, td0, lambda_r)`, `tkbn_loss(model, lambda_bn, T, form)`: the TR and
-  TKBN terms over every TTFS layer of `model` (`sdk.functional.tr_loss` / `tkbn_loss`).
+  TKBN terms over every TTFS layer of `model` (`ttfs.sdk.functional.tr_loss` / `tkbn_loss`).
 - `save_run(model, folder, input_shape, ...)`: a run directory from an `nn.Sequential` (or any
   module whose children, in order, are TTFS layers, `nn.MaxPool2d`, `nn.Flatten` and one final
   `nn.Linear`), which `ttfs-export` and `ttfs-verify` take like a `ttfs-train` run.
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sdk import functional
-from sdk.floatnet import NetworkError
-from sdk.model import Hidden, build_model
+from ttfs.sdk import functional
+from ttfs.sdk.floatnet import NetworkError
+from ttfs.sdk.model import Hidden, build_model
 
 __all__ = ["TTFSConv2d", "TTFSLinear", "ttfs_layers", "sr_relax", "tr_loss", "tkbn_loss",
            "layer_specs", "save_run"]
@@ -101,7 +101,7 @@ def tr_loss(model: nn.Module, *, tau0: float = 5.0, td0: float = 0.0,
 
 def tkbn_loss(model: nn.Module, *, lambda_bn: float = 1e-2, form: str = "taylor") -> Tensor:
     """L_BN = lambda_BN sum_l L(gamma_l, beta_l; x_T) with x_T = exp(-(T - td)/tau) detached,
-    over the TTFS layers (`sdk.functional.tkbn_loss`; only gamma and beta see it)."""
+    over the TTFS layers (`ttfs.sdk.functional.tkbn_loss`; only gamma and beta see it)."""
     return functional.tkbn_loss(
         [(m.bn.weight, m.bn.bias, functional.firing_floor(m.tau, m.td, T=m.T).detach())
          for m in ttfs_layers(model)], lambda_bn=lambda_bn, form=form)
@@ -157,12 +157,12 @@ def save_run(model: nn.Module, folder: str | Path, input_shape: Sequence[int], *
              dataset: str = "", result: dict | None = None, force: bool = False) -> Path:
     """Write `model` (see `layer_specs`) as a run directory for ttfs-export; returns it.
 
-    The network is rebuilt as `sdk.model.TTFSNet` from the specs and the state is loaded into
+    The network is rebuilt as `ttfs.sdk.model.TTFSNet` from the specs and the state is loaded into
     it, so shapes and names are checked exactly as for a `ttfs-train` run. `dataset` names the
-    test set ttfs-export draws golden vectors from (any `sdk.data` spec, may be empty).
+    test set ttfs-export draws golden vectors from (any `ttfs.sdk.data` spec, may be empty).
     """
-    from sdk import outdir
-    from sdk.train import load_state, write_run
+    from ttfs.sdk import outdir
+    from ttfs.sdk.train import load_state, write_run
 
     specs, state, T, q = layer_specs(model)
     bn_eps = next(m.bn.eps for m in ttfs_layers(model))

@@ -3,11 +3,11 @@
     ttfs-train --dataset mnist5k --arch cnn --method sr+tr+tkbn --epochs 40 --out runs/cnn
     ttfs-train --dataset mnist@16 --arch c8k3,p2,c16k3,p2,d32 --weight-bits 4 --out runs/tiny
     ttfs-train --resume runs/cnn            # continue an interrupted run
-    torchrun --standalone --nproc_per_node 2 -m sdk.cli --dataset mnist --epochs 2 --out R
+    torchrun --standalone --nproc_per_node 2 -m ttfs.sdk.cli --dataset mnist --epochs 2 --out R
     ttfs-train --eval runs/cnn
 
 Options override a `--config FILE.toml` (same keys as the options, `-` or `_`), which overrides
-the defaults of `sdk.train.TrainConfig`. Bad input (unknown arch or dataset, wrong input shape,
+the defaults of `ttfs.sdk.train.TrainConfig`. Bad input (unknown arch or dataset, wrong input shape,
 T < 2, tau <= 0, negative epochs, unreadable or non-matching checkpoint, an existing non-empty
 --out without --force, a NaN loss) prints one line `error: ...` to stderr and exits with 2.
 """
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 try:
-    from sdk.model import ARCH_SPEC_HELP
-    from sdk.train import METHODS, TKBN_FORMS, TrainConfig, config_fields, evaluate_run, train
+    from ttfs.sdk.model import ARCH_SPEC_HELP
+    from ttfs.sdk.train import METHODS, TKBN_FORMS, TrainConfig, config_fields, evaluate_run, train
 except ModuleNotFoundError as _exc:  # a core install without the `train` extra
     MISSING_MODULE: str | None = _exc.name or "torch"
 else:
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--out runs/tiny\n"
                 "  ttfs-train --config net.toml --out runs/custom    # [[layers]] tables\n"
                 "  ttfs-train --resume runs/mlp                      # after an interruption\n"
-                "  torchrun --standalone --nproc_per_node 2 -m sdk.cli --dataset mnist "
+                "  torchrun --standalone --nproc_per_node 2 -m ttfs.sdk.cli --dataset mnist "
                 "--out runs/ddp\n"
                 "  ttfs-train --eval runs/mlp")
     p.add_argument("--dataset", help="mnist | fashion-mnist | yinyang | mnist5k | digits | "

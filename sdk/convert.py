@@ -2,7 +2,7 @@
 
 Pipeline (`convert`):
 
-1. `sdk.onnx_import.import_onnx` maps the ONNX graph to our layer list (input normalisation and
+1. `ttfs.sdk.onnx_import.import_onnx` maps the ONNX graph to our layer list (input normalisation and
    BatchNorm folded), and the imported ReLU network is checked against onnxruntime on test
    images (`import_agreement`, `import_max_abs_error`).
 2. Calibration (data-based normalisation, after Rueckauer et al. 2017, with the kernel chosen
@@ -23,7 +23,7 @@ Pipeline (`convert`):
    images, so BN(z) = gamma (z - mu) / sqrt(v) + beta = z, and a training batch (normalised by
    its own statistics, close to mu and v) sees nearly the same network. TKBN then acts on
    gamma and beta in the units in which the paper states it.
-4. Optional fine-tuning: `sdk.train.fit(..., init_state=...)` with the paper's SR + TR + TKBN
+4. Optional fine-tuning: `ttfs.sdk.train.fit(..., init_state=...)` with the paper's SR + TR + TKBN
    from epoch 0 (E_SR = E_tk = 0, so p(e) = 1: the converted network already runs on TTFS).
 
 The run directory holds config.json (with a `convert` section: source file, its sha256, the
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.onnx_import import ImportedNetwork, InputAffine, OnnxImportError, import_onnx
+from ttfs.sdk.onnx_import import ImportedNetwork, InputAffine, OnnxImportError, import_onnx
 
 #: Images of the training split used for calibration by default.
 DEFAULT_CALIBRATION = 500
@@ -65,7 +65,7 @@ class ConvertOptions:
     for calibration; finetune: fine-tuning epochs (0: none) with `method`, `lr`, `lambda_bn`,
     `tkbn_form`; input_scale / input_offset: what the ONNX model's input is in terms of
     byte / 255 (x_onnx = scale * x + offset), folded into the first layer; data_dir: source
-    folder for mnist / fashion-mnist (`sdk.data.load_dataset`).
+    folder for mnist / fashion-mnist (`ttfs.sdk.data.load_dataset`).
     """
 
     dataset: str = "mnist5k"
@@ -86,7 +86,7 @@ class ConvertOptions:
     data_dir: str | None = None
 
     def check(self) -> None:
-        from sdk.train import METHODS, TKBN_FORMS
+        from ttfs.sdk.train import METHODS, TKBN_FORMS
 
         checks = [
             (self.T >= 2, f"--T must be at least 2, got {self.T}"),
@@ -227,7 +227,7 @@ def _ttfs(tau: float, scale: float, *, T: int, q: float):
     """z -> f(z / scale) * scale: the TTFS layer with (tau, td = 0) in original units."""
     import torch
 
-    from sdk.functional import ttfs_activation
+    from ttfs.sdk.functional import ttfs_activation
 
     tau_t, td_t = torch.tensor([tau], dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
     return lambda z: ttfs_activation(z / scale, tau_t, td_t, T=T, q=q) * scale
@@ -316,7 +316,7 @@ def converted_state(imported: ImportedNetwork, calibration: list[LayerCalibratio
 
 def calibration_images(dataset, n: int, *, seed: int) -> np.ndarray:
     """n images of the training part of the training split (never validation or test)."""
-    from sdk.data import split_validation
+    from ttfs.sdk.data import split_validation
 
     train_x, _, _, _ = split_validation(dataset.train_images, dataset.train_labels)
     order = np.random.default_rng(seed).permutation(len(train_x))
@@ -325,7 +325,7 @@ def calibration_images(dataset, n: int, *, seed: int) -> np.ndarray:
 
 def train_config(options: ConvertOptions, layers: list[dict], tau0: float) -> dict:
     """The TrainConfig fields of a converted run (what fine-tuning runs with)."""
-    from sdk.train import TrainConfig
+    from ttfs.sdk.train import TrainConfig
 
     method = options.method if options.finetune else "sm"
     cfg = TrainConfig(dataset=options.dataset, arch="onnx", method=method,
@@ -338,9 +338,9 @@ def train_config(options: ConvertOptions, layers: list[dict], tau0: float) -> di
 
 def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -> Converted:
     """Import, check against onnxruntime, calibrate, evaluate, optionally fine-tune."""
-    from sdk.data import load_dataset
-    from sdk.model import build_model, classes
-    from sdk.train import evaluate, load_state
+    from ttfs.sdk.data import load_dataset
+    from ttfs.sdk.model import build_model, classes
+    from ttfs.sdk.train import evaluate, load_state
 
     options.check()
     path = Path(path)
@@ -408,11 +408,11 @@ def convert(path: str | Path, options: ConvertOptions, *, quiet: bool = False) -
 
 def finetune(converted: Converted, options: ConvertOptions, dataset, *, quiet: bool = False
              ) -> Converted:
-    """`options.finetune` epochs of `sdk.train.fit` from a converted state (module docstring,
+    """`options.finetune` epochs of `ttfs.sdk.train.fit` from a converted state (module docstring,
     step 4); the result keeps the ReLU reference and `before_finetune`."""
     import torch
 
-    from sdk.train import TrainConfig, evaluate, fit
+    from ttfs.sdk.train import TrainConfig, evaluate, fit
 
     options.check()
     config = converted.config | train_config(options, converted.config["layers"],
@@ -433,10 +433,10 @@ def finetune(converted: Converted, options: ConvertOptions, dataset, *, quiet: b
 
 def write(converted: Converted, out: str | Path, *, force: bool = False,
           sources: tuple = ()) -> None:
-    """Write the run directory `out` atomically (`sdk.outdir.replacing`): at every instant it
+    """Write the run directory `out` atomically (`ttfs.sdk.outdir.replacing`): at every instant it
     is either the old folder or the complete new one."""
-    from sdk import outdir
-    from sdk.train import write_run
+    from ttfs.sdk import outdir
+    from ttfs.sdk.train import write_run
 
     with outdir.replacing(out, force=force, sources=sources, what="-o") as tmp:
         write_run(tmp, converted.config, converted.state, converted.result,

@@ -48,7 +48,7 @@ def _floats(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sdk.convert import DEFAULT_CALIBRATION, ConvertOptions
+    from ttfs.sdk.convert import DEFAULT_CALIBRATION, ConvertOptions
 
     d = ConvertOptions()
     p = _Parser(prog="ttfs-convert", epilog=EPILOG,
@@ -95,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv: list[str] | None = None) -> int:
-    from sdk.cli import format_table, result_rows
-    from sdk.convert import ConvertOptions, convert, write
-    from sdk import outdir
+    from ttfs.sdk.cli import format_table, result_rows
+    from ttfs.sdk.convert import ConvertOptions, convert, write
+    from ttfs.sdk import outdir
 
     args = build_parser().parse_args(argv)
     out = outdir.check_target(args.out, sources=[args.model], what="-o")
@@ -123,7 +123,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status (2 on any user error)."""
-    from sdk.cli import guarded
+    from ttfs.sdk.cli import guarded
 
     return guarded(run, argv)
 

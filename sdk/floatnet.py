@@ -8,8 +8,8 @@ weights and bias:
     s = gamma / sqrt(running_var + bn_eps)   (per output channel)
     W <- W * s,   b <- (b - running_mean) * s + beta
 
-The layer-spec helpers (`check_layer_specs`, `layer_shapes`) are shared with `sdk.model`, so the
-torch model and the float network agree on names and shapes.
+The layer-spec helpers (`check_layer_specs`, `layer_shapes`) are shared with
+`ttfs.sdk.model`, so the torch model and the float network agree on names and shapes.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from sdk import limits
-from sdk.limits import INPUT_CODINGS  # noqa: F401 -- re-exported: the one definition
+from ttfs.sdk import limits
+from ttfs.sdk.limits import INPUT_CODINGS  # noqa: F401 -- re-exported: the one definition
 
 LAYER_KINDS = ("conv2d", "dense", "maxpool2d", "flatten", "output")
 SPIKING_KINDS = ("conv2d", "dense")
@@ -33,7 +33,7 @@ WEIGHTS_FILE = "model.safetensors"
 #: Largest config.json and model.safetensors read.
 MAX_CONFIG_BYTES = 2**20
 MAX_WEIGHTS_BYTES = 256 * 2**20
-#: Names a layer cannot take besides `sdk.limits.name_problem`: the input kernel's key prefix
+#: Names a layer cannot take besides `ttfs.sdk.limits.name_problem`: the input kernel's key prefix
 #: and torch Module attributes.
 RESERVED_NAMES = frozenset({"input", "layers", "forward", "training", "t", "q"})
 #: Keys of a layer spec: (lowest, highest) value of each int field; kind and name are strings.
@@ -140,10 +140,11 @@ def check_layer_specs(layers: list[dict], input_shape: tuple[int, ...]) -> None:
     """Validate a layer-spec list (docs/architecture.md); raises NetworkError.
 
     Every spec is a JSON object with exactly the keys of its kind (`LAYER_FIELDS`), int fields
-    in range, names by `sdk.limits.name_problem` (and not `RESERVED_NAMES`, in any case), unique
-    in any case; `output` last and only last; max pooling after a spiking layer; shapes that fit
-    (`layer_shapes`) and the size limits of `sdk.limits`. ttfs-train checks this before
-    training (`sdk.model.TTFSNet`), the deployment before reading any weights.
+    in range, names by `ttfs.sdk.limits.name_problem` (and not `RESERVED_NAMES`, in any
+    case), unique in any case; `output` last and only last; max pooling after a spiking layer;
+    shapes that fit
+    (`layer_shapes`) and the size limits of `ttfs.sdk.limits`. ttfs-train checks this before
+    training (`ttfs.sdk.model.TTFSNet`), the deployment before reading any weights.
     """
     if not isinstance(layers, list) or not layers:
         raise NetworkError("'layers': expected a non-empty list of layer objects")
@@ -199,7 +200,7 @@ def check_layer_specs(layers: list[dict], input_shape: tuple[int, ...]) -> None:
 
 def spec_steps(layers: list[dict], shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]
                ) -> list[tuple[str, tuple[int, ...], tuple[int, ...], int]]:
-    """(kind, in_shape, out_shape, kernel_size) per layer for `sdk.limits`."""
+    """(kind, in_shape, out_shape, kernel_size) per layer for `ttfs.sdk.limits`."""
     return [(spec["kind"], i, o, spec.get("kernel_size", 1)) for spec, (i, o) in
             zip(layers, shapes)]
 
@@ -300,7 +301,7 @@ def network_from_arrays(config: dict, arrays: dict[str, np.ndarray]) -> FloatNet
 
 def check_network(net: FloatNetwork) -> None:
     """Reject values the SNN cannot run: T, q, coding out of range, kernel parameters that
-    give Infinity or 0 in the tables (`sdk.limits.kernel_problem`), non-finite weights."""
+    give Infinity or 0 in the tables (`ttfs.sdk.limits.kernel_problem`), non-finite weights."""
     for what, problem in (("T", limits.int_problem(net.T, 2, limits.MAX_T)),
                           ("q", limits.float_problem(net.q, 0.0, 1.0)),
                           ("input coding", limits.coding_problem(net.input_coding))):
@@ -325,7 +326,7 @@ def check_network(net: FloatNetwork) -> None:
 def load_float_network(run_dir: str | Path) -> FloatNetwork:
     """Read `config.json` + `model.safetensors` of a run directory and fold BN (numpy only).
 
-    The config is validated and the network checked against `sdk.limits` before the
+    The config is validated and the network checked against `ttfs.sdk.limits` before the
     checkpoint is read; every problem raises NetworkError naming the file and the field.
     """
     config = read_config(run_dir)

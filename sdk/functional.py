@@ -21,13 +21,13 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from sdk.floatnet import kernel_values, threshold_values
+from ttfs.sdk.floatnet import kernel_values, threshold_values
 
 
 def threshold_table(tau: Tensor, td: Tensor, *, T: int, q: float) -> Tensor:
     """theta(t) = exp(-(t - td + q) / tau) for t = 0..T-1 (float64, strictly decreasing).
 
-    The values of `sdk.floatnet.threshold_values`, shared with the float simulators.
+    The values of `ttfs.sdk.floatnet.threshold_values`, shared with the float simulators.
     """
     return torch.tensor(threshold_values(float(tau.detach()), float(td.detach()), T=T, q=q),
                         dtype=torch.float64, device=tau.device)
@@ -183,7 +183,7 @@ class _TTFSActivation(torch.autograd.Function):
 def fake_quantize(weight: Tensor, bits: int) -> Tensor:
     """Per-tensor symmetric quantization with a straight-through gradient (QAT).
 
-    Forward, in float64 exactly as `sdk.quantize` does on the BN-folded weights: w_max =
+    Forward, in float64 exactly as `ttfs.sdk.quantize` does on the BN-folded weights: w_max =
     2^(bits-1) - 1, s_w = max|W| / w_max (1 when W = 0), W_int = clamp(round_half_away(W /
     s_w), -w_max, w_max), value W_int * s_w (in W's dtype). Backward: identity (dL/dW = dL/dQ).
     """

@@ -1,6 +1,6 @@
 """Integer golden simulator: the arithmetic contract every target must match bit for bit.
 
-For a batch of input images (bytes) it runs the integer network of `sdk.ir` layer by layer
+For a batch of input images (bytes) it runs the integer network of `ttfs.sdk.ir` layer by layer
 (DESIGN.md section 4):
 
 - operands: pixel bytes (`real` coding, first layer) or `kernel[t]` of the last spiking layer
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdk import layerops, limits
-from sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, Network, Output
+from ttfs.sdk import layerops, limits
+from ttfs.sdk.ir import SPIKING, WEIGHTED, Conv2d, Dense, Flatten, Network, Output
 
-#: Samples simulated at once at most; `sdk.limits.chunk_size` lowers it for large layers.
+#: Samples simulated at once at most; `ttfs.sdk.limits.chunk_size` lowers it for large layers.
 CHUNK = limits.CHUNK
 
 
@@ -55,7 +55,7 @@ class Trace:
 
     def spikes_per_hidden_neuron(self, net) -> float:
         """Mean over samples of (hidden spikes / hidden spiking neurons); `net` is the
-        `sdk.ir.Network` or `sdk.floatnet.FloatNetwork` the trace belongs to."""
+        `ttfs.sdk.ir.Network` or `ttfs.sdk.floatnet.FloatNetwork` the trace belongs to."""
         spiking = {layer.name for layer in net.layers if layer.kind in ("conv2d", "dense")}
         n_hidden = sum(math.prod(t.shape[1:]) for name, t in zip(self.layer_names, self.times)
                        if name in spiking)
@@ -89,8 +89,8 @@ def as_images(net: Network, images: np.ndarray) -> np.ndarray:
 def run(net: Network, images: np.ndarray) -> Trace:
     """Simulate `net` on uint8 `images` ([N, C, H, W] or [N, C*H*W]); see the module doc.
 
-    Samples run in chunks of `sdk.limits.chunk_size` (at most CHUNK), so the working memory
-    stays within `sdk.limits.SIM_BUDGET_BYTES` besides the returned trace. BLAS runs on one
+    Samples run in chunks of `ttfs.sdk.limits.chunk_size` (at most CHUNK), so the working memory
+    stays within `ttfs.sdk.limits.SIM_BUDGET_BYTES` besides the returned trace. BLAS runs on one
     thread (threadpoolctl): the matrices are small, and threads only fight over the cores.
     """
     images = as_images(net, images)
@@ -186,7 +186,7 @@ def integrate(layer: Dense | Conv2d | Output, v: np.ndarray, bound: int) -> np.n
 
 
 def _fan_out(layer: Dense | Conv2d | Output, in_shape: tuple[int, ...]) -> np.ndarray:
-    """Synapses each input position drives (`sdk.layerops.fan_out`), shape in_shape."""
+    """Synapses each input position drives (`ttfs.sdk.layerops.fan_out`), shape in_shape."""
     if isinstance(layer, Conv2d):
         return layerops.fan_out("conv2d", in_shape, layer.weight.shape[0],
                                 layer.weight.shape[2], layer.stride, layer.padding)

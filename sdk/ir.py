@@ -6,14 +6,14 @@ The IR is what every target reproduces bit for bit. It holds only integers (int3
   (non-increasing, >= 1) and the kernel table `kernel[T]` that gives the operand of its spikes;
 - `MaxPool2d` and `Flatten` move spike times; `Output` integrates and does not fire.
 
-Run time semantics (see `sdk.golden`): `u_j = bias_j + sum_i weight_ji * v_i` over the input
+Run time semantics (see `ttfs.sdk.golden`): `u_j = bias_j + sum_i weight_ji * v_i` over the input
 events `(i, v_i)`, `t_j = min{t in [0, T-1] : u_j >= theta[t]}` or NO_SPIKE = T. The operand
 `v_i` is the pixel byte for the first layer under `real` input coding, and otherwise
 `kernel[t_i]` of the last spiking layer (or of the input layer) before the receiving layer.
 
 The file format `model.ttfs` (a zip of `.npy` arrays plus `manifest.json`) lives in
-`sdk.modelfile`; `save` and `load` here are its entry points. Every violation raises
-`TTFSFormatError` naming the field; names and sizes follow `sdk.limits`.
+`ttfs.sdk.modelfile`; `save` and `load` here are its entry points. Every violation raises
+`TTFSFormatError` naming the field; names and sizes follow `ttfs.sdk.limits`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Union
 
 import numpy as np
 
-from sdk import __version__, limits
-from sdk.limits import INPUT_CODINGS, RESERVED  # noqa: F401 -- re-exported
+from ttfs.sdk import __version__, limits
+from ttfs.sdk.limits import INPUT_CODINGS, RESERVED  # noqa: F401 -- re-exported
 
 FORMAT_NAME = "ttfs-ir"
 FORMAT_VERSION = 1
@@ -42,7 +42,7 @@ class TTFSFormatError(ValueError):
 
 
 def check_identifier(name: str, what: str) -> str:
-    """Return `name` if it may name a model, layer or option (`sdk.limits.name_problem`: a C
+    """Return `name` if it may name a model, layer or option (`ttfs.sdk.limits.name_problem`: a C
     and Verilog identifier, no reserved word or `ttfs_` prefix in any case), else raise
     TTFSFormatError."""
     problem = limits.name_problem(name)
@@ -415,7 +415,7 @@ class Network:
 
     @cached_property
     def steps(self) -> list[tuple[str, tuple[int, ...], tuple[int, ...], int]]:
-        """(kind, in_shape, out_shape, kernel_size) per layer, for `sdk.limits`."""
+        """(kind, in_shape, out_shape, kernel_size) per layer, for `ttfs.sdk.limits`."""
         return [(layer.kind, info.in_shape, info.out_shape,
                  layer.weight.shape[2] if isinstance(layer, Conv2d) else 1)
                 for layer, info in zip(self.layers, self.info)]
@@ -456,12 +456,13 @@ def _layer_params(layer: Layer) -> dict:
 
 
 def save(net: Network, path: str | Path) -> str:
-    """Write `net` to `path` as `model.ttfs`; returns its content hash (`sdk.modelfile.save`)."""
-    from sdk import modelfile
+    """Write `net` to `path` as `model.ttfs`; returns its content hash
+    (`ttfs.sdk.modelfile.save`)."""
+    from ttfs.sdk import modelfile
     return modelfile.save(net, path)
 
 
 def load(path: str | Path) -> Network:
-    """Read and validate a `model.ttfs` file (`sdk.modelfile.load`); raises TTFSFormatError."""
-    from sdk import modelfile
+    """Read and validate a `model.ttfs` file (`ttfs.sdk.modelfile.load`); raises TTFSFormatError."""
+    from ttfs.sdk import modelfile
     return modelfile.load(path)

@@ -1,4 +1,4 @@
-"""Array steps shared by the float (`sdk.simulate`) and integer (`sdk.golden`) simulators.
+"""Array steps shared by the float (`ttfs.sdk.simulate`) and integer (`ttfs.sdk.golden`) simulators.
 
 Written once, dtype-agnostic: chunking a batch, im2col for convolutions, max pooling of spike
 times, structural fan-out (for SOPs), one BLAS thread. The arithmetic that differs (float

@@ -1,7 +1,8 @@
 """Limits and naming rules every loader checks before it allocates (DESIGN.md section 4).
 
-One place for the rules that a run directory (`sdk.floatnet`), a `model.ttfs` (`sdk.ir`), the
-quantizer and `ttfs-train` (through `sdk.floatnet.check_layer_specs`) all apply:
+One place for the rules that a run directory (`ttfs.sdk.floatnet`), a `model.ttfs`
+(`ttfs.sdk.ir`), the
+quantizer and `ttfs-train` (through `ttfs.sdk.floatnet.check_layer_specs`) all apply:
 
 - names: C and Verilog identifiers of at most 64 characters that are no reserved word of C,
   Verilog or Python (compared case-insensitively), do not start with the runtime's prefix

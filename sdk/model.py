@@ -1,7 +1,7 @@
 """Torch surrogate of a TTFS network, built from a layer spec (docs/architecture.md).
 
 Each hidden `conv2d`/`dense` layer is weight + bias -> BatchNorm -> activation, where the
-activation is the TTFS decoded value of `sdk.functional.ttfs_activation` with the layer's
+activation is the TTFS decoded value of `ttfs.sdk.functional.ttfs_activation` with the layer's
 trainable scalar kernel parameters `tau`, `td` (shape [1]), or ReLU (baseline, or a relaxed
 layer under SR). `maxpool2d` is max pooling (stride = size; equals the SNN's earliest spike).
 `output` is a dense layer without BN that does not fire; the class is argmax z (lowest index on
@@ -22,8 +22,9 @@ Architectures (`ARCHITECTURES`) return layer-spec lists for an input shape:
 - a compact spec string (`parse_arch`), e.g. `c16k5,p2,c32k5,p2,d128`.
 
 Quantization-aware training (`weight_bits` B): every weighted layer computes with its
-BN-folded weights quantized as `sdk.quantize` does (`sdk.functional.fake_quantize`, straight-
-through gradient), so the deployed integer weights are the ones trained against. A hidden
+BN-folded weights quantized as `ttfs.sdk.quantize` does
+(`ttfs.sdk.functional.fake_quantize`, straight-through gradient), so the deployed integer
+weights are the ones trained against. A hidden
 layer then folds BN itself: s = gamma / sqrt(var + eps), W' = W s, b' = (b - mean) s + beta,
 output = conv/linear(x, Q(W'), b'), with (mean, var) the batch statistics of W x + b in
 training (constants for the gradient; the running statistics update as in BatchNorm) and the
@@ -41,9 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sdk.floatnet import (SPIKING_KINDS, FloatNetwork, NetworkError, check_layer_specs,
+from ttfs.sdk.floatnet import (SPIKING_KINDS, FloatNetwork, NetworkError, check_layer_specs,
                           layer_shapes, network_from_arrays)
-from sdk.functional import fake_quantize, ttfs_activation
+from ttfs.sdk.functional import fake_quantize, ttfs_activation
 
 
 def mlp(input_shape: Sequence[int], num_classes: int) -> list[dict]:
@@ -339,7 +340,7 @@ class TTFSNet(nn.Module):
         """This model's BN-folded float network (as `load_float_network` would read it).
 
         Under QAT (`weight_bits`) its weights are the fake-quantized W_int s_w, the values the
-        model computes with (`sdk.quantize` maps them back to the same W_int).
+        model computes with (`ttfs.sdk.quantize` maps them back to the same W_int).
         """
         arrays = {k: v.detach().cpu().double().numpy() for k, v in self.state_dict().items()}
         net = network_from_arrays(self.config(), arrays)

@@ -4,16 +4,16 @@
                      "weight_bits", "kernel_bits", "input": {"shape", "coding"},
                      "layers": [{"kind", "name", <scalar fields>}], "accumulators":
                      {layer: {"bound", "bits"}}, "reference": {float values}, "hash"}
-    <layer>.<field>.npy   int32 arrays (`sdk.ir.Network.arrays`); input.times/input.kernel
+    <layer>.<field>.npy   int32 arrays (`ttfs.sdk.ir.Network.arrays`); input.times/input.kernel
                           under `ttfs` coding
 
-Written with fixed timestamps in sorted order (byte-reproducible, `sdk.npzip`). Read with numpy
+Written with fixed timestamps in sorted order (byte-reproducible, `ttfs.sdk.npzip`). Read with numpy
 alone (`allow_pickle=False`), hostile input assumed: the file, the uncompressed members and the
 manifest have size limits; zip entries must be unique, stored or deflated, unencrypted; the
 manifest may hold only the keys above (no NaN/Infinity, no unknown keys); every `.npy` header
 must match its data size before numpy allocates; the content hash and the accumulator bounds
-must match the arrays; the network must pass `sdk.ir.Network` and the size limits of
-`sdk.limits`. Every violation raises `TTFSFormatError` naming the file and the field.
+must match the arrays; the network must pass `ttfs.sdk.ir.Network` and the size limits of
+`ttfs.sdk.limits`. Every violation raises `TTFSFormatError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk import limits, npzip
-from sdk.ir import (ARRAY_FIELDS, FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, SCALAR_FIELDS,
+from ttfs.sdk import limits, npzip
+from ttfs.sdk.ir import (ARRAY_FIELDS, FORMAT_NAME, FORMAT_VERSION, LAYER_KINDS, SCALAR_FIELDS,
                     Network, TTFSFormatError, check_identifier)
 
 MANIFEST = "manifest.json"
@@ -214,8 +214,8 @@ def _expected_arrays(manifest: dict) -> list[str]:
 
 def _check_declared_sizes(zf: zipfile.ZipFile, keys: list[str]) -> None:
     """Refuse arrays whose `.npy` headers declare more than the limits allow, before any
-    array data is read: all weights together at most `sdk.limits.MAX_WEIGHTS` elements,
-    every other array at most `sdk.limits.MAX_NEURONS`."""
+    array data is read: all weights together at most `ttfs.sdk.limits.MAX_WEIGHTS` elements,
+    every other array at most `ttfs.sdk.limits.MAX_NEURONS`."""
     weights = 0
     for key in keys:
         with zf.open(f"{key}.npy") as member:

@@ -10,8 +10,8 @@ w_max = 2^(weight_bits - 1) - 1:
   a layer whose float weights are all zero uses s_w = 1 (any scale represents W = 0, and the
   bias and thresholds below are consistent with whichever is chosen);
 - accumulator LSB s = s_w * sigma; bias B = round_half_away(b' / s);
-- accumulator bound M = max_j(|B_j| + sum_i |W_ji| * v_max) (`sdk.ir.accumulator_bound`);
-  refused unless M + 1 <= 2^31 - 1 (`sdk.ir.ACC_LIMIT`);
+- accumulator bound M = max_j(|B_j| + sum_i |W_ji| * v_max) (`ttfs.sdk.ir.accumulator_bound`);
+  refused unless M + 1 <= 2^31 - 1 (`ttfs.sdk.ir.ACC_LIMIT`);
 - spiking layers: kernel K[t] = round_half_up(K_MAX * exp(-t / tau)) and threshold
   Theta[t] = ceil(exp(-(t - td + q) / tau) / (s_w * sigma)) in float64, clamped to [1, M + 1]
   (a threshold above M cannot be reached, so clamping to M + 1 changes no result and keeps
@@ -26,7 +26,7 @@ Machine independence: every exp on this path (kernel, x_max, sigma, Theta, input
 correctly rounded (`exp_exact`: exact rational exponent, decimal at 40 digits, one rounding to
 float64); the remaining steps are single IEEE operations (*, /, floor, ceil), which give the
 same bits on every CPU. Kernel parameters that would make a table or scale Infinity or 0 are
-refused (`sdk.limits.kernel_problem`).
+refused (`ttfs.sdk.limits.kernel_problem`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from sdk import limits
-from sdk.floatnet import FloatLayer, FloatNetwork
-from sdk.ir import (ACC_LIMIT, Conv2d, Dense, Flatten, MaxPool2d, Network, Output,
+from ttfs.sdk import limits
+from ttfs.sdk.floatnet import FloatLayer, FloatNetwork
+from ttfs.sdk.ir import (ACC_LIMIT, Conv2d, Dense, Flatten, MaxPool2d, Network, Output,
                     accumulator_bound)
 
 BIT_RANGE = range(2, 17)
@@ -126,12 +126,12 @@ def quantize(fnet: FloatNetwork, *, weight_bits: int | None = None,
     """The integer IR of `fnet` (see the module docstring); raises QuantizeError.
 
     Args:
-        fnet: the BN-folded float network (`sdk.floatnet.load_float_network`).
+        fnet: the BN-folded float network (`ttfs.sdk.floatnet.load_float_network`).
         weight_bits: signed weight width (2..16); weights lie in +-(2^(weight_bits-1) - 1).
             None: the run config's `weight_bits` (set by quantization-aware training), else 8.
         kernel_bits: unsigned kernel width (2..16); K_MAX = 2^kernel_bits - 1. None: the run
             config's `kernel_bits`, else 8.
-        name: the model name, an identifier (checked by `sdk.ir.Network`).
+        name: the model name, an identifier (checked by `ttfs.sdk.ir.Network`).
     """
     weight_bits = _bits("weight_bits", weight_bits, fnet.weight_bits)
     kernel_bits = _bits("kernel_bits", kernel_bits, fnet.kernel_bits)

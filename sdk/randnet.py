@@ -2,7 +2,7 @@
 
 Targets are tested on these besides trained models: they hit saturation (spikes at t = 0), dead
 zones, all-silent layers, extreme weights (+-(2^(weight_bits-1) - 1)) and accumulators near
-their bound. Every network is a valid `sdk.ir.Network`.
+their bound. Every network is a valid `ttfs.sdk.ir.Network`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.floatnet import CONFIG_FILE, WEIGHTS_FILE
-from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
-from sdk.quantize import kernel_table, threshold_exps
+from ttfs.sdk.floatnet import CONFIG_FILE, WEIGHTS_FILE
+from ttfs.sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+from ttfs.sdk.quantize import kernel_table, threshold_exps
 
 #: Shapes of the random networks by name.
 PLANS = {

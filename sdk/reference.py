@@ -13,15 +13,15 @@ vectorisation, no BLAS). It is slow (use it on small networks) and deliberately 
 - spike counts per spiking layer, input spikes, and SOPs = one per (input event, synapse it
   drives) of every weighted layer fed by spikes.
 
-`sdk.golden.run` is the fast path; `tests/test_golden.py` checks the two bit for bit.
+`ttfs.sdk.golden.run` is the fast path; `tests/test_golden.py` checks the two bit for bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sdk.golden import Trace, as_images
-from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
+from ttfs.sdk.golden import Trace, as_images
+from ttfs.sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output
 
 
 def run(net: Network, images: np.ndarray) -> Trace:

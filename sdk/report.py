@@ -1,7 +1,7 @@
 """Accuracy report: float SNN against the integer golden model on a run's test images.
 
-The float side is the closed-form float SNN of `sdk.simulate` on the BN-folded network; the
-integer side is `sdk.golden` on the quantized IR. Both see the same bytes (the float model
+The float side is the closed-form float SNN of `ttfs.sdk.simulate` on the BN-folded network; the
+integer side is `ttfs.sdk.golden` on the quantized IR. Both see the same bytes (the float model
 byte/255). Spikes per hidden neuron = mean over images of (spikes of all hidden spiking layers /
 hidden spiking neurons); input spikes are not counted.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk import golden, simulate
-from sdk.data import load_dataset
-from sdk.floatnet import FloatNetwork, load_float_network, read_config
-from sdk.ir import SPIKING, Network
-from sdk.quantize import quantize
+from ttfs.sdk import golden, simulate
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import FloatNetwork, load_float_network, read_config
+from ttfs.sdk.ir import SPIKING, Network
+from ttfs.sdk.quantize import quantize
 
 
 @dataclass(frozen=True)

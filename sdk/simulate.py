@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdk import layerops, limits
-from sdk.floatnet import (SPIKING_KINDS, WEIGHTED_KINDS, FloatLayer, FloatNetwork,
+from ttfs.sdk import layerops, limits
+from ttfs.sdk.floatnet import (SPIKING_KINDS, WEIGHTED_KINDS, FloatLayer, FloatNetwork,
                           kernel_values, threshold_values)
-from sdk.golden import Trace
+from ttfs.sdk.golden import Trace
 
-#: Samples simulated at once at most (`sdk.limits.chunk_size` lowers it for large layers).
+#: Samples simulated at once at most (`ttfs.sdk.limits.chunk_size` lowers it for large layers).
 CHUNK = limits.CHUNK
 
 
@@ -168,6 +168,6 @@ def _weighted(layer: FloatLayer, v: np.ndarray) -> np.ndarray:
 
 def fan_out(layer: FloatLayer) -> np.ndarray:
     """Synapses each input position of a weighted layer drives, shape `layer.in_shape`
-    (`sdk.layerops.fan_out`)."""
+    (`ttfs.sdk.layerops.fan_out`)."""
     return layerops.fan_out(layer.kind, layer.in_shape, layer.out_shape[0], _k(layer),
                             layer.stride, layer.padding)

@@ -22,7 +22,7 @@ the last epoch if none is eligible); ties go to fewer validation spikes. With a 
 (`max_spikes`) epochs within it come first (by accuracy), then the others by fewest spikes.
 The test accuracy reported is that checkpoint's.
 
-Distributed (`torchrun --nproc_per_node N -m sdk.cli ...`, WORLD_SIZE > 1): one process group
+Distributed (`torchrun --nproc_per_node N -m ttfs.sdk.cli ...`, WORLD_SIZE > 1): one process group
 (gloo on CPU, nccl on CUDA), the model in DistributedDataParallel (gradients averaged), each
 rank takes its shard of the epoch's permutation (`DistributedSampler`, seed + epoch) in
 batches of ceil(batch_size / N), so the global batch is batch_size. The SR draws come from a
@@ -58,12 +58,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from sdk import outdir
-from sdk.data import Dataset, load_dataset, split_validation
-from sdk.floatnet import (CONFIG_FILE, WEIGHTS_FILE, NetworkError, read_config, read_weights)
-from sdk.functional import firing_floor, sr_probability, tkbn_loss, tr_loss
-from sdk.model import ARCHITECTURES, TTFSNet, architecture, build_model, classes, parse_arch
-from sdk.simulate import run_closed_form
+from ttfs.sdk import outdir
+from ttfs.sdk.data import Dataset, load_dataset, split_validation
+from ttfs.sdk.floatnet import (CONFIG_FILE, WEIGHTS_FILE, NetworkError, read_config, read_weights)
+from ttfs.sdk.functional import firing_floor, sr_probability, tkbn_loss, tr_loss
+from ttfs.sdk.model import ARCHITECTURES, TTFSNet, architecture, build_model, classes, parse_arch
+from ttfs.sdk.simulate import run_closed_form
 
 METHODS = ("relu", "sm", "sr", "sr+tr", "sr+tr+tkbn")
 TKBN_FORMS = ("taylor", "tail")
@@ -470,10 +470,10 @@ def train(cfg: TrainConfig | None, out: str | Path, *, force: bool = False,
     """Train, select, evaluate and write the run directory `out`; returns result.json's dict
     (None on ranks other than 0 under torchrun).
 
-    The run directory appears atomically at the end (`sdk.outdir.replacing`): a failed run never
-    leaves a complete-looking one. Until then the last epoch's checkpoint is kept in
+    The run directory appears atomically at the end (`ttfs.sdk.outdir.replacing`): a failed run
+    never leaves a complete-looking one. Until then the last epoch's checkpoint is kept in
     `partial_dir(out)`; `resume=True` continues from it with its config (`cfg` is ignored and
-    may be None). `data_dir`: source folder for mnist / fashion-mnist (`sdk.data`).
+    may be None). `data_dir`: source folder for mnist / fashion-mnist (`ttfs.sdk.data`).
     """
     out = Path(out)
     checkpoint = partial_dir(out) / CHECKPOINT_FILE

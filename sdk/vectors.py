@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk import golden, layerops, limits, npzip
-from sdk.ir import SPIKING, WEIGHTED, MaxPool2d, Network
+from ttfs.sdk import golden, layerops, limits, npzip
+from ttfs.sdk.ir import SPIKING, WEIGHTED, MaxPool2d, Network
 
 #: Largest first-layer effective weight matrix (n_in x n_out) built for the tie search (it is
 #: computed from n_in unit images in one batch, which must also fit the simulation budget).

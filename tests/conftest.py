@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from codegen import tools
+from ttfs.codegen import tools
 
 
 def need_tool(name: str) -> str:
@@ -35,7 +35,7 @@ def build_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
     """A tiny trained run directory (digits, MLP, 2 epochs; about 2 s) for export tests."""
-    train = pytest.importorskip("sdk.train")
+    train = pytest.importorskip("ttfs.sdk.train")
     out = tmp_path_factory.mktemp("runs") / "digits_mlp"
     train.train(train.TrainConfig(dataset="digits", arch="mlp", epochs=2, T=8, tau0=2.0), out,
                 quiet=True)

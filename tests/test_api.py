@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from codegen import export_cli
-from sdk import golden
-from sdk.api import TTFSConv2d, TTFSLinear, layer_specs, save_run, sr_relax, tr_loss
-from sdk.data import load_dataset
-from sdk.floatnet import NetworkError, load_float_network
-from sdk.quantize import quantize
+from ttfs.codegen import export_cli
+from ttfs.sdk import golden
+from ttfs.sdk.api import TTFSConv2d, TTFSLinear, layer_specs, save_run, sr_relax, tr_loss
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import NetworkError, load_float_network
+from ttfs.sdk.quantize import quantize
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 

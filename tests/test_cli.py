@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk.cli import main
+from ttfs.sdk.cli import main
 
 FAST = ["--dataset", "digits", "--arch", "mlp", "--epochs", "2", "--quiet"]
 
@@ -138,7 +138,7 @@ def test_eval_rejects_a_non_positive_tau(run_dir, tmp_path, capsys):
 def test_without_torch_names_the_extra():
     # A core install (numpy + jinja2) has no torch: ttfs-train says which extra to install.
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from sdk.cli import main\n"
+            "from ttfs.sdk.cli import main\n"
             "sys.exit(main(['--dataset', 'digits', '--out', 'never']))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 3

@@ -23,12 +23,12 @@ pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from torch import nn  # noqa: E402
 
-from sdk import cli, convert_cli  # noqa: E402
-from sdk.convert import ConvertOptions, convert, onnx_scores  # noqa: E402
-from sdk.data import load_dataset, split_validation  # noqa: E402
-from sdk.floatnet import load_float_network  # noqa: E402
-from sdk.onnx_import import import_onnx  # noqa: E402
-from sdk.simulate import run_closed_form  # noqa: E402
+from ttfs.sdk import cli, convert_cli  # noqa: E402
+from ttfs.sdk.convert import ConvertOptions, convert, onnx_scores  # noqa: E402
+from ttfs.sdk.data import load_dataset, split_validation  # noqa: E402
+from ttfs.sdk.floatnet import load_float_network  # noqa: E402
+from ttfs.sdk.onnx_import import import_onnx  # noqa: E402
+from ttfs.sdk.simulate import run_closed_form  # noqa: E402
 from tests.conftest import need_tool  # noqa: E402
 
 OPSET = 17
@@ -188,7 +188,7 @@ def test_helper_mlp_maps_every_node(mlp_run):
 def test_imported_relu_net_equals_onnxruntime(torch_cnn, digits, name, batch):
     """The importer's float64 ReLU network reproduces onnxruntime's scores (the fixed-batch
     export is run image by image)."""
-    from sdk.convert import _Forward
+    from ttfs.sdk.convert import _Forward
 
     path = torch_cnn.with_name(name)
     imported = import_onnx(path, input_shape=(1, 8, 8))
@@ -203,7 +203,7 @@ def test_imported_relu_net_equals_onnxruntime(torch_cnn, digits, name, batch):
 def test_input_scale_and_offset_fold_into_the_first_layer(torch_cnn):
     """x_onnx = s x + o: conv W -> W s, b -> b + sum(W) o; an offset meets the zero padding
     (border taps differ), which the importer reports."""
-    from sdk.onnx_import import InputAffine
+    from ttfs.sdk.onnx_import import InputAffine
 
     plain = import_onnx(torch_cnn, input_shape=(1, 8, 8))
     scaled = import_onnx(torch_cnn, input_shape=(1, 8, 8),
@@ -354,7 +354,7 @@ def test_existing_out_is_kept_without_force(helper_mlp, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_convert_then_mcu_verify(cnn_run, tmp_path, capsys):
-    from codegen import export_cli
+    from ttfs.codegen import export_cli
 
     for tool in ("gcc", "make", "arm-none-eabi-gcc", "qemu-system-arm"):
         need_tool(tool)
@@ -368,7 +368,7 @@ def test_convert_then_mcu_verify(cnn_run, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_convert_then_fpga_verify(mlp_run, tmp_path, capsys):
-    from codegen import export_cli
+    from ttfs.codegen import export_cli
 
     need_tool("iverilog")
     out = tmp_path / "fpga"

@@ -3,8 +3,8 @@
 Generated, deterministic mutations of valid `model.ttfs` files (>= 300: truncations, bit flips,
 manifest field swaps, forged arrays, hostile zips, huge shapes) and of valid run directories
 (>= 100: config field swaps, layer-spec errors, broken JSON, broken or degenerate
-checkpoints). Each goes through `sdk.ir.load` or `load_float_network` + `quantize` (and, when it
-loads, the golden simulator on two images). Passing means: the only exceptions are the module's
+checkpoints). Each goes through `ttfs.sdk.ir.load` or `load_float_network` + `quantize` (and, when
+it loads, the golden simulator on two images). Passing means: the only exceptions are the module's
 ValueError subclass (no traceback), with a one-line message, within TIME_LIMIT seconds and a
 peak of MEMORY_LIMIT traced bytes per input. Two of them also go through `ttfs-export`, which
 must exit 2 with one `error:` line.
@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from sdk import golden, ir, modelfile, npzip, randnet
-from sdk.floatnet import NetworkError, load_float_network
-from sdk.quantize import QuantizeError, quantize
+from ttfs.sdk import golden, ir, modelfile, npzip, randnet
+from ttfs.sdk.floatnet import NetworkError, load_float_network
+from ttfs.sdk.quantize import QuantizeError, quantize
 
 TIME_LIMIT = 2.0
 MEMORY_LIMIT = 64 * 2**20
@@ -364,7 +364,7 @@ def test_export_cli_prints_one_error_line(tmp_path, kind):
     else:
         config, arrays = base_config("mlp", "real")
         source = write_run(tmp_path / "run", big_int_json({**config, "T": 16.7}), arrays)
-    result = subprocess.run([sys.executable, "-m", "codegen.export_cli", str(source),
+    result = subprocess.run([sys.executable, "-m", "ttfs.codegen.export_cli", str(source),
                              "--target", "mcu", "-o", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr

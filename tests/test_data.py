@@ -10,8 +10,8 @@ import pickle
 import numpy as np
 import pytest
 
-from codegen import tools
-from sdk.data import (FASHION_SYSTEM_DIR, MNIST_WHEEL, DatasetError, RestrictedUnpickler,
+from ttfs.codegen import tools
+from ttfs.sdk.data import (FASHION_SYSTEM_DIR, MNIST_WHEEL, DatasetError, RestrictedUnpickler,
                       cache_dir, downsample, load_dataset, split_validation, stratified_split,
                       yinyang_samples)
 

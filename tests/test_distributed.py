@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from sdk.data import load_dataset
-from sdk.floatnet import load_float_network
-from sdk.quantize import quantize
-from sdk.train import PARAM_LOG_ENV, TrainConfig, fit, partial_dir, train
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import load_float_network
+from ttfs.sdk.quantize import quantize
+from ttfs.sdk.train import PARAM_LOG_ENV, TrainConfig, fit, partial_dir, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--dataset", "digits", "--arch", "mlp", "--epochs", "2", "--sr-epochs", "1",
@@ -28,7 +28,7 @@ def test_two_gloo_ranks_hold_identical_parameters_and_write_a_normal_run(tmp_pat
     every step (`TTFS_DEBUG_PARAM_LOG`); the run directory has the single-process format."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **{PARAM_LOG_ENV: str(tmp_path / "log")})
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           "--nproc_per_node", "2", "-m", "sdk.cli", *ARGS, "--out",
+                           "--nproc_per_node", "2", "-m", "ttfs.sdk.cli", *ARGS, "--out",
                            str(tmp_path / "ddp")], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -59,21 +59,21 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path, monkeypatch):
     cfg = TrainConfig(dataset="digits", arch="d32", epochs=3, sr_epochs=1, tk_epoch=1, T=8,
                       tau0=2.0, augment=1)
     whole = train(cfg, tmp_path / "whole", quiet=True)
-    import sdk.train
+    import ttfs.sdk.train
 
-    real_save = sdk.train.save_checkpoint
+    real_save = ttfs.sdk.train.save_checkpoint
 
     def save_then_stop(path, state):
         real_save(path, state)
         if len(state["history"]) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sdk.train, "save_checkpoint", save_then_stop)
+    monkeypatch.setattr(ttfs.sdk.train, "save_checkpoint", save_then_stop)
     out = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         train(cfg, out, quiet=True)
     assert not out.exists() and (partial_dir(out) / "checkpoint.pt").is_file()
-    monkeypatch.setattr(sdk.train, "save_checkpoint", real_save)
+    monkeypatch.setattr(ttfs.sdk.train, "save_checkpoint", real_save)
     resumed = train(None, out, resume=True, quiet=True)
     assert not partial_dir(out).exists()
     a, b = (load_file(str(d / "model.safetensors")) for d in (tmp_path / "whole", out))

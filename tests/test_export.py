@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from codegen import export_cli, tools, verify_cli
-from codegen.targets import (DesignError, ExportError, Report, default_build_dir,
+from ttfs.codegen import export_cli, tools, verify_cli
+from ttfs.codegen.targets import (DesignError, ExportError, Report, default_build_dir,
                              reject_options, take_vectors)
-from sdk import ir, randnet, vectors
-from sdk import vectors as vectors_mod
-from sdk.data import load_dataset
+from ttfs.sdk import ir, randnet, vectors
+from ttfs.sdk import vectors as vectors_mod
+from ttfs.sdk.data import load_dataset
 
 
 def stub_target(*, fail_emit: str | None = None, mismatches: int = 0) -> types.ModuleType:
@@ -232,8 +232,8 @@ def test_verify_cli_errors(tmp_path, capsys):
 
 
 def test_console_script_usage_error():
-    result = subprocess.run([sys.executable, "-m", "codegen.export_cli", "x", "--target", "tpu",
-                             "-o", "y"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "ttfs.codegen.export_cli", "x", "--target",
+                             "tpu", "-o", "y"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "invalid choice: 'tpu'" in result.stderr
 
@@ -246,7 +246,7 @@ def test_hardware_targets_export_without_torch(tmp_path, target):
     ir.save(randnet.random_network(2, plan="mlp"), path)
     out = tmp_path / target
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from codegen.export_cli import main\n"
+            "from ttfs.codegen.export_cli import main\n"
             f"sys.exit(main([{str(path)!r}, '--target', {target!r}, '-o', {str(out)!r}]))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -255,8 +255,9 @@ def test_hardware_targets_export_without_torch(tmp_path, target):
 
 
 def i1_target(outcome: str = "pass") -> types.ModuleType:
-    """A target with the verify signature of codegen.targets; `outcome` picks what verify does."""
-    module = types.ModuleType("codegen.targets.stub")
+    """A target with the verify signature of ttfs.codegen.targets; `outcome` picks what verify
+    does."""
+    module = types.ModuleType("ttfs.codegen.targets.stub")
 
     def emit(ctx):
         (ctx.out / "model.c").write_text("// stub\n")
@@ -382,7 +383,7 @@ def test_a_missing_extra_names_what_to_install(digits_run, tmp_path):
             "        if name.split('.')[0] in ('torch', 'onnx', 'onnxruntime'):\n"
             "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
             "sys.meta_path.insert(0, Block())\n"
-            "from codegen.export_cli import main\n"
+            "from ttfs.codegen.export_cli import main\n"
             f"args = [{str(digits_run)!r}, '-o', {str(tmp_path / 'o')!r}, '--vectors', '3']\n"
             "assert main(args + ['--target', 'mcu']) == 0\n"
             "sys.exit(main(args + ['--target', 'onnx', '--force']))\n")

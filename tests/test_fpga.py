@@ -1,6 +1,6 @@
 """FPGA target: emitted Verilog checked by its cocotb bench on Verilator and Icarus.
 
-Random networks of every shape `sdk.randnet` has (mlp; cnn: conv-pool-conv-dense; strided
+Random networks of every shape `ttfs.sdk.randnet` has (mlp; cnn: conv-pool-conv-dense; strided
 conv) in the four modes (typical/saturate/silent/extreme), both input codings, several lane
 counts and lanes per beat: every layer's spike times (pools included), scores and classes must
 equal the golden simulator's, and the cycles of every vector the exact cycle model's. Each
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import export_cli, fpga_view, verify_cli
-from codegen.targets import ExportContext, ExportError, fpga
-from sdk import ir, randnet, vectors
+from ttfs.codegen import export_cli, fpga_view, verify_cli
+from ttfs.codegen.targets import ExportContext, ExportError, fpga
+from ttfs.sdk import ir, randnet, vectors
 from tests.conftest import need_tool
 
 SIM_TOOL = {"verilator": "verilator", "icarus": "iverilog"}
@@ -283,8 +283,8 @@ def _big_mlp():
 
 
 def test_device_option_picks_a_fitting_config_or_names_the_resource(tmp_path):
-    pytest.importorskip("codegen.fpga_flow")
-    from codegen import fpga_fit
+    pytest.importorskip("ttfs.codegen.fpga_flow")
+    from ttfs.codegen import fpga_fit
 
     net = _net("typical", "real")
     vec = vectors.make(net, randnet.random_images(7, net, 2))

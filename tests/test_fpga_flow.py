@@ -1,4 +1,4 @@
-"""codegen.fpga_flow: synthesis and place-and-route on real devices with the open tools.
+"""ttfs.codegen.fpga_flow: synthesis and place-and-route on real devices with the open tools.
 
 Small designs only: a hand-written multiply-accumulate (one DSP), a generated random network on
 an iCE40 UP5K, and a design with more multipliers than the UP5K has DSPs. (A block RAM overflow
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from codegen import fpga_flow, tools
-from codegen.targets import ExportContext, fpga
-from sdk import randnet, vectors
+from ttfs.codegen import fpga_flow, tools
+from ttfs.codegen.targets import ExportContext, fpga
+from ttfs.sdk import randnet, vectors
 
 # 8x8 multiply-accumulate: one multiplier (a DSP block where the device has one).
 MAC = """\

@@ -38,7 +38,7 @@ def test_module_bench(tmp_path, module):
 
     params, deps = BENCHES[module]
     module = module.split("-")[0]      # "<module>-<variant>": another parameter set
-    rtl = resources.files("hdl_templates").joinpath("rtl")
+    rtl = resources.files("ttfs.hdl_templates").joinpath("rtl")
     sources = [rtl.joinpath(f"{m}.sv") for m in (module, *deps)]
     runner = get_runner("icarus")
     runner.build(sources=sources, hdl_toplevel=module, build_dir=tmp_path, parameters=params,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from sdk.functional import (fake_quantize, firing_floor, spike_times, sr_probability,
+from ttfs.sdk.functional import (fake_quantize, firing_floor, spike_times, sr_probability,
                             tkbn_loss, tkbn_tail, tkbn_taylor, tr_loss, ttfs_activation)
-from sdk.simulate import decode, first_crossing, threshold_table
+from ttfs.sdk.simulate import decode, first_crossing, threshold_table
 
 # (T, tau, td, q); tau and td are float32 values, as the trained parameters are
 KERNELS = [(16, 5.0, 0.0, 0.5), (8, 2.0, 0.0, 0.5), (32, 10.0, -1.25, 0.0), (12, 3.75, 0.875, 0.5)]

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from sdk import golden, randnet, reference
-from sdk.ir import (ACC_LIMIT, Conv2d, Dense, Flatten, MaxPool2d, Network,
+from ttfs.sdk import golden, randnet, reference
+from ttfs.sdk.ir import (ACC_LIMIT, Conv2d, Dense, Flatten, MaxPool2d, Network,
                     Output, TTFSFormatError)
 
 
@@ -278,7 +278,7 @@ def test_chunking_does_not_change_results():
 
 
 def test_chunks_shrink_to_the_memory_budget(monkeypatch):
-    from sdk import limits
+    from ttfs.sdk import limits
     net = randnet.random_network(4, plan="cnn")
     images = randnet.random_images(2, net, 40)
     whole = golden.run(net, images)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sdk import golden, ir, modelfile, npzip, randnet
-from sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFSFormatError
-from sdk.vectors import corner_images
+from ttfs.sdk import golden, ir, modelfile, npzip, randnet
+from ttfs.sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFSFormatError
+from ttfs.sdk.vectors import corner_images
 
 
 def i32(values) -> np.ndarray:

@@ -1,6 +1,6 @@
 """MCU target: generated C firmware against the golden simulator, bit for bit.
 
-Seeded random networks (sdk.randnet: every plan x mode x input coding, weight widths 2..16)
+Seeded random networks (ttfs.sdk.randnet: every plan x mode x input coding, weight widths 2..16)
 go through host gcc with strict warnings and under ASan/UBSan; a few run the whole chain
 (`verify`: host builds, the example firmware under QEMU on Cortex-M3/M0/M4/M7, sizes). A
 corrupted weight must be caught and the report must name its layer. Trained digits and
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import mcu_check, mcu_view, tools
-from codegen.targets import ExportContext, ExportError, mcu
-from sdk import ir, randnet, vectors
-from sdk.ir import Dense, Flatten, Network, Output
+from ttfs.codegen import mcu_check, mcu_view, tools
+from ttfs.codegen.targets import ExportContext, ExportError, mcu
+from ttfs.sdk import ir, randnet, vectors
+from ttfs.sdk.ir import Dense, Flatten, Network, Output
 from tests.conftest import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,7 +367,7 @@ def test_cli_export_and_verify(tmp_path, capsys):
     """`ttfs-export model.ttfs --target mcu --verify` then `ttfs-verify OUT`."""
     for name in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm", "make"):
         need_tool(name)
-    from codegen import export_cli, verify_cli
+    from ttfs.codegen import export_cli, verify_cli
     net = randnet.random_network(9, plan="mlp", input_coding="ttfs", name="kws")
     ir.save(net, tmp_path / "kws.ttfs")
     out = tmp_path / "out"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.mcu_check import HOST_BUILDS, STRICT
+from ttfs.codegen.mcu_check import HOST_BUILDS, STRICT
 from tests.conftest import need_tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,12 +11,12 @@ import re
 
 import pytest
 
-from codegen import export_cli, verify_cli
-from sdk import vectors
+from ttfs.codegen import export_cli, verify_cli
+from ttfs.sdk import vectors
 from tests.conftest import need_tool
 
 pytest.importorskip("torch")
-train_mod = pytest.importorskip("sdk.train")
+train_mod = pytest.importorskip("ttfs.sdk.train")
 
 TOOLS = ("gcc", "make", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 

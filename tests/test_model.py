@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sdk.floatnet import NetworkError, check_layer_specs, layer_shapes
-from sdk.model import ARCHITECTURES, TTFSNet, architecture, build_model, classes, parse_arch
-from sdk.quantize import quantize
+from ttfs.sdk.floatnet import NetworkError, check_layer_specs, layer_shapes
+from ttfs.sdk.model import ARCHITECTURES, TTFSNet, architecture, build_model, classes, parse_arch
+from ttfs.sdk.quantize import quantize
 
 
 def make(arch="cnn", shape=(1, 28, 28), coding="real", seed=0):
@@ -138,7 +138,7 @@ def test_arch_spec_string_is_the_cnn_and_errors_name_the_token():
 
 
 def test_qat_forward_uses_the_quantizers_integer_weights():
-    """In eval mode a QAT model computes with exactly W_int * s_w of sdk.quantize's folding;
+    """In eval mode a QAT model computes with exactly W_int * s_w of ttfs.sdk.quantize's folding;
     in training its gradient reaches the float weights (straight through)."""
     torch.manual_seed(0)
     model = TTFSNet(ARCHITECTURES["cnn"]((1, 8, 8), 10), (1, 8, 8), T=8, q=0.5, tau0=2.0,

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from codegen import export_cli, verify_cli
-from codegen.targets import onnx as onnx_target
-from sdk import ir, npzip, randnet, vectors
+from ttfs.codegen import export_cli, verify_cli
+from ttfs.codegen.targets import onnx as onnx_target
+from ttfs.sdk import ir, npzip, randnet, vectors
 
 onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
@@ -90,7 +90,7 @@ def test_ttfs_input_coding_and_cnn_run_built_by_hand(tmp_path):
     with ttfs input coding): the export-only forward must reproduce it too."""
     from safetensors.torch import save_file
 
-    from sdk.model import build_model
+    from ttfs.sdk.model import build_model
 
     config = {"dataset": "digits", "method": "sm", "device": "cpu", "T": 8, "q": 0.5,
               "input_coding": "ttfs", "bn_eps": 1e-5, "input_shape": [1, 8, 8],

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from codegen import export_cli
-from sdk import ir, outdir, randnet
+from ttfs.codegen import export_cli
+from ttfs.sdk import ir, outdir, randnet
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -137,7 +137,7 @@ def test_kill_9_never_loses_out(model_file, tmp_path):
     """20 replacing exports killed at random moments: OUT is the complete old or the complete
     new export every time (file lists and hashes)."""
     def argv(out, n):
-        return [sys.executable, "-m", "codegen.export_cli", str(model_file), "--target",
+        return [sys.executable, "-m", "ttfs.codegen.export_cli", str(model_file), "--target",
                 "golden", "-o", str(out), "--force", "--vectors", str(n)]
 
     ref_old, ref_new = tmp_path / "ref_old", tmp_path / "ref_new"

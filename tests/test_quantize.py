@@ -7,11 +7,11 @@ import decimal
 import numpy as np
 import pytest
 
-from sdk import golden, report, simulate
-from sdk.data import load_dataset
-from sdk.floatnet import FloatLayer, FloatNetwork
-from sdk.ir import ACC_LIMIT, Dense, Output
-from sdk.quantize import (QuantizeError, input_time_table, kernel_table, quantize,
+from ttfs.sdk import golden, report, simulate
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import FloatLayer, FloatNetwork
+from ttfs.sdk.ir import ACC_LIMIT, Dense, Output
+from ttfs.sdk.quantize import (QuantizeError, input_time_table, kernel_table, quantize,
                           round_half_away, round_half_up, threshold_table)
 
 
@@ -210,8 +210,8 @@ def test_bit_widths_default_to_the_run_config():
 
 
 def test_bit_widths_come_from_the_run_directory(tmp_path):
-    from sdk import randnet
-    from sdk.floatnet import load_float_network
+    from ttfs.sdk import randnet
+    from ttfs.sdk.floatnet import load_float_network
     config, arrays = randnet.random_run(0)
     run = randnet.write_run(tmp_path / "qat", {**config, "weight_bits": 4, "kernel_bits": None},
                             arrays)
@@ -222,7 +222,7 @@ def test_bit_widths_come_from_the_run_directory(tmp_path):
 
 def test_exponentials_are_correctly_rounded_and_avoid_numpy_exp(monkeypatch):
     from fractions import Fraction
-    from sdk.quantize import exp_exact, kernel_exps, threshold_exps
+    from ttfs.sdk.quantize import exp_exact, kernel_exps, threshold_exps
     # exp(1) = 2.718281828459045 (float64 nearest of 2.71828182845904523536...)
     assert exp_exact(Fraction(1)) == 2.718281828459045
     # exp(-1/3) agrees with decimal at 80 digits rounded to float64
@@ -338,7 +338,7 @@ def test_export_is_byte_identical_without_the_cpu_simd_features(tmp_path):
     import subprocess
     import sys
 
-    from sdk import randnet
+    from ttfs.sdk import randnet
     run = randnet.write_run(tmp_path / "run", *randnet.random_run(3, plan="cnn",
                                                                    input_coding="ttfs", T=12))
     outs = {}
@@ -349,8 +349,8 @@ def test_export_is_byte_identical_without_the_cpu_simd_features(tmp_path):
         if features:
             env["NPY_DISABLE_CPU_FEATURES"] = features
         out = tmp_path / label
-        result = subprocess.run([sys.executable, "-m", "codegen.export_cli", str(run), "--target",
-                                 "mcu", "-o", str(out), "--vectors", "5"], env=env,
+        result = subprocess.run([sys.executable, "-m", "ttfs.codegen.export_cli", str(run),
+                                 "--target", "mcu", "-o", str(out), "--vectors", "5"], env=env,
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         outs[label] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))

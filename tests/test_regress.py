@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import export_cli, regress, tools
-from codegen.targets import golden as golden_target
-from sdk import ir, randnet
+from ttfs.codegen import export_cli, regress, tools
+from ttfs.codegen.targets import golden as golden_target
+from ttfs.sdk import ir, randnet
 from tests.conftest import need_tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def test_pytest_plugin_runs_a_suite_as_tests(tmp_path):
         + '[[target]]\nname = "golden"\n' + VECTOR_SETS)
     # the plugin by name (entry points off: an installed one would register it twice)
     env = os.environ | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "pytest", "-p", "codegen.pytest_plugin", "--ttfs-suite",
+    cmd = [sys.executable, "-m", "pytest", "-p", "ttfs.codegen.pytest_plugin", "--ttfs-suite",
            str(suite), "-q", "-p", "no:cacheprovider", "-rf", "--rootdir", str(tmp_path)]
 
     def run(argv):
@@ -242,8 +242,8 @@ def test_pytest_plugin_runs_a_suite_as_tests(tmp_path):
 
 def test_console_script_and_plugin_entry_point_are_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["ttfs-regress"] == "codegen.regress:main"
-    assert project["entry-points"]["pytest11"]["ttfs"] == "codegen.pytest_plugin"
+    assert project["scripts"]["ttfs-regress"] == "ttfs.codegen.regress:main"
+    assert project["entry-points"]["pytest11"]["ttfs"] == "ttfs.codegen.pytest_plugin"
     assert project["license-files"] == ["LICENSE"]
     assert "Apache License" in (ROOT / "LICENSE").read_text()
 
@@ -268,7 +268,7 @@ def tiny_run(folder: Path, *, layers: list[dict], coding: str, seed: int) -> Pat
     torch = pytest.importorskip("torch")
     from safetensors.torch import save_file
 
-    from sdk.model import build_model
+    from ttfs.sdk.model import build_model
 
     config = {"dataset": "digits", "method": "sm", "device": "cpu", "T": 8, "q": 0.5,
               "input_coding": coding, "bn_eps": 1e-5, "input_shape": [1, 8, 8],

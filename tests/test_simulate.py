@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from sdk.data import load_dataset
-from sdk.floatnet import FloatLayer, FloatNetwork
-from sdk.simulate import (fan_out, first_crossing, kernel_table, run_closed_form,
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import FloatLayer, FloatNetwork
+from ttfs.sdk.simulate import (fan_out, first_crossing, kernel_table, run_closed_form,
                           run_time_stepped, threshold_table)
-from sdk.train import TrainConfig, fit, to_tensor
+from ttfs.sdk.train import TrainConfig, fit, to_tensor
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from sdk.data import load_dataset
-from sdk.floatnet import NetworkError, load_float_network
-from sdk.simulate import run_closed_form
-from sdk.train import (TrainConfig, TrainingError, evaluate_run, fit, shift, train,
+from ttfs.sdk.data import load_dataset
+from ttfs.sdk.floatnet import NetworkError, load_float_network
+from ttfs.sdk.simulate import run_closed_form
+from ttfs.sdk.train import (TrainConfig, TrainingError, evaluate_run, fit, shift, train,
                        write_run)
 
 
@@ -107,7 +107,7 @@ def test_failed_run_leaves_nothing(digits, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise TrainingError("loss became nan at epoch 0, step 0")
 
-    monkeypatch.setattr("sdk.train.fit", boom)
+    monkeypatch.setattr("ttfs.sdk.train.fit", boom)
     with pytest.raises(TrainingError, match="loss became nan"):
         train(config(), tmp_path / "run", quiet=True)
     assert list(tmp_path.iterdir()) == []
@@ -155,9 +155,10 @@ def test_fit_from_init_state_and_write_run(digits, tmp_path):
 
 def test_qat_run_deploys_at_its_trained_accuracy(tmp_path, digits):
     """--weight-bits 3: the run's float-SNN test accuracy (fake-quantized weights) is the
-    integer model's (sdk.quantize defaults to the run's weight_bits, sdk.golden runs it)."""
-    from sdk import golden
-    from sdk.quantize import quantize
+    integer model's (ttfs.sdk.quantize defaults to the run's weight_bits, ttfs.sdk.golden runs
+    it)."""
+    from ttfs.sdk import golden
+    from ttfs.sdk.quantize import quantize
 
     result = train(config(arch="d256", epochs=4, weight_bits=3, T=16, tau0=4.0), tmp_path / "q",
                    quiet=True)
@@ -172,7 +173,7 @@ def test_qat_run_deploys_at_its_trained_accuracy(tmp_path, digits):
 
 
 def test_cli_layers_from_toml_and_options(tmp_path, capsys):
-    from sdk.cli import main
+    from ttfs.sdk.cli import main
 
     toml = tmp_path / "net.toml"
     toml.write_text('dataset = "digits"\nepochs = 1\nT = 8\ntau0 = 2.0\naugment = 1\n'

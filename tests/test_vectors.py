@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdk import golden, randnet, vectors
-from sdk.ir import Dense, Flatten, Network, Output
+from ttfs.sdk import golden, randnet, vectors
+from ttfs.sdk.ir import Dense, Flatten, Network, Output
 
 
 def i32(values) -> np.ndarray:
@@ -142,7 +142,7 @@ def test_save_load_round_trip_with_labels_and_kind(tmp_path):
 
 def test_mnist5k_selection_has_every_class():
     # the first 100 test images of mnist5k are all digit 0; the selection is stratified
-    from sdk.data import load_dataset
+    from ttfs.sdk.data import load_dataset
     data = load_dataset("mnist5k")
     assert set(data.test_labels[:100].tolist()) == {0}
     idx = vectors.select_images(data.test_images, data.test_labels, 100)

@@ -26,7 +26,7 @@ Outcomes and exit statuses of the CLIs (`exit_status`):
   (`Report.add_case`) or raise `DesignError`;
 - 2: bad input a user can fix (a model the target cannot hold, a corrupt export): `ExportError`;
   a failing external tool that is not the generated design's fault is reported the same way;
-- 3: a missing external tool or Python extra: `codegen.tools.ToolMissing`.
+- 3: a missing external tool or Python extra: `ttfs.codegen.tools.ToolMissing`.
 
 Targets never write report files into `out`: the CLI writes `report.json` (`Report.to_json`)
 into the build folder.
@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from sdk.golden import Divergence
-from sdk.ir import Network
-from sdk.vectors import Vectors
+from ttfs.sdk.golden import Divergence
+from ttfs.sdk.ir import Network
+from ttfs.sdk.vectors import Vectors
 
 TARGETS = ("golden", "onnx", "mcu", "fpga")
 #: Case statuses, worst last.
@@ -154,7 +154,7 @@ class Report:
 
 
 def divergence_dict(div: Divergence | dict | None) -> dict | None:
-    """`sdk.golden.Divergence` as {"layer", "sample", "neuron", "time", "expected", "got"}
+    """`ttfs.sdk.golden.Divergence` as {"layer", "sample", "neuron", "time", "expected", "got"}
     ("time": the first time step where the spike times differ, None for scores/classes)."""
     if div is None or isinstance(div, dict):
         return div
@@ -225,7 +225,7 @@ def exit_status(report: Report) -> int:
 
 
 def get(name: str) -> ModuleType:
-    """The target module `codegen.targets.<name>`."""
+    """The target module `ttfs.codegen.targets.<name>`."""
     if name not in TARGETS:
         raise ExportError(f"--target: unknown target {name!r}; expected one of {TARGETS}")
-    return importlib.import_module(f"codegen.targets.{name}")
+    return importlib.import_module(f"ttfs.codegen.targets.{name}")

@@ -3,15 +3,15 @@
 The hand-written RTL (`hdl_templates/rtl/ttfs_*.sv`) holds the logic. The target is split like
 the MCU target:
 
-- `codegen.fpga_view`: `plan` -- which engine runs each layer, every parameter and width, the
+- `ttfs.codegen.fpga_view`: `plan` -- which engine runs each layer, every parameter and width, the
   ROM images, and the top's port/instance lists (`top_view`);
-- `codegen.fpga_cycles`: the exact cycle model (`predict_cycles`), checked on every vector;
-- `codegen.fpga_check`: lint, simulation (cocotb on Verilator/Icarus), synthesis, `verify`.
+- `ttfs.codegen.fpga_cycles`: the exact cycle model (`predict_cycles`), checked on every vector;
+- `ttfs.codegen.fpga_check`: lint, simulation (cocotb on Verilator/Icarus), synthesis, `verify`.
 
 This module writes the files (`emit`) and re-exports the public names used by the CLIs and
-benches. Options: see `codegen.fpga_view` (`num_pe`, `lanes`, `acc_bits`),
-`codegen.fpga_fit` (`device`: pick the fastest num_pe/lanes that fits the part) and
-`codegen.fpga_check` (`sim`, `synth`).
+benches. Options: see `ttfs.codegen.fpga_view` (`num_pe`, `lanes`, `acc_bits`),
+`ttfs.codegen.fpga_fit` (`device`: pick the fastest num_pe/lanes that fits the part) and
+`ttfs.codegen.fpga_check` (`sim`, `synth`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from codegen import fpga_fit
-from codegen.fpga_check import lint, simulate, synthesize, verify, yosys_check  # noqa: F401
-from codegen.fpga_cycles import dense_cycles, predict_cycles, synaptic_ops
-from codegen.fpga_view import DEFAULT_LANES, DEFAULT_NUM_PE, Plan, bits_for, plan, top_view  # noqa: F401
-from codegen.jinja_env import render
-from codegen.targets import ExportContext
-from sdk import vectors as vectors_mod
+from ttfs.codegen import fpga_fit
+from ttfs.codegen.fpga_check import lint, simulate, synthesize, verify, yosys_check  # noqa: F401
+from ttfs.codegen.fpga_cycles import dense_cycles, predict_cycles, synaptic_ops
+from ttfs.codegen.fpga_view import DEFAULT_LANES, DEFAULT_NUM_PE, Plan, bits_for, plan, top_view  # noqa: F401
+from ttfs.codegen.jinja_env import render
+from ttfs.codegen.targets import ExportContext
+from ttfs.sdk import vectors as vectors_mod
 
 RTL_MODULES = ("ttfs_event_arbiter", "ttfs_input", "ttfs_pe", "ttfs_integrator", "ttfs_scan",
                "ttfs_layer", "ttfs_pool", "ttfs_output_layer", "ttfs_pnr_io")
@@ -45,7 +45,7 @@ def build_key(p: Plan) -> str:
 
 
 def _rtl_text(module: str) -> str:
-    return resources.files("hdl_templates").joinpath(f"rtl/{module}.sv").read_text()
+    return resources.files("ttfs.hdl_templates").joinpath(f"rtl/{module}.sv").read_text()
 
 
 def emit(ctx: ExportContext) -> None:
@@ -67,7 +67,7 @@ def emit(ctx: ExportContext) -> None:
     for fname, (width, words) in p.mems.items():
         (rtl / fname).write_text(render("hdl/rom.mem.j2", width=width, words=words, hash=p.hash))
     for fname in TB_FILES:
-        text = resources.files("hdl_templates").joinpath(f"tb/{fname}").read_text()
+        text = resources.files("ttfs.hdl_templates").joinpath(f"tb/{fname}").read_text()
         (tb / fname).write_text(text)
     if not (out / "vectors.npz").exists():
         vectors_mod.save(ctx.vectors, out / "vectors.npz")

@@ -1,8 +1,8 @@
 """Golden target: the integer model and its golden vectors only (`model.ttfs`, `vectors.npz`).
 
 `emit` adds nothing to what ttfs-export writes for every target. `verify` runs the golden
-simulator (`sdk.golden.run`) again on the vectors' inputs and compares the whole trace with the
-stored one, `sdk.golden.first_divergence(stored, recomputed)`: it catches a model file or a
+simulator (`ttfs.sdk.golden.run`) again on the vectors' inputs and compares the whole trace with the
+stored one, `ttfs.sdk.golden.first_divergence(stored, recomputed)`: it catches a model file or a
 simulator that changed since the vectors were written. `compare(net, vectors)` does the same
 for any vectors, e.g. a regression baseline kept from an earlier export (ttfs-regress's
 `reference`).
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.targets import (ExportContext, ExportError, Report, reject_options,
+from ttfs.codegen.targets import (ExportContext, ExportError, Report, reject_options,
                              resolve_build_dir, take_vectors)
-from sdk import __version__, golden, ir
-from sdk import vectors as vectors_mod
+from ttfs.sdk import __version__, golden, ir
+from ttfs.sdk import vectors as vectors_mod
 
 
 def emit(ctx: ExportContext) -> None:

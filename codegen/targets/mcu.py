@@ -11,7 +11,7 @@
 - `example/`: startup code, linker scripts and a Makefile for QEMU Cortex-M boards
   (`make -C OUT/example BOARD=mps2-an385 run`), and `host/harness.c` for the host check.
 
-`verify(out)` compiles and runs it all against `out/vectors.npz` (see `codegen.mcu_check`).
+`verify(out)` compiles and runs it all against `out/vectors.npz` (see `ttfs.codegen.mcu_check`).
 Options (`ctx.options`): `board` -- the default board of the example (else the smallest of
 `microbit`, `mps2-an385` that holds the model and its vectors).
 """
@@ -23,12 +23,12 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from codegen import mcu_check, mcu_view, tools
-from codegen.jinja_env import render
-from codegen.targets import (ExportContext, ExportError, Report, reject_options,
+from ttfs.codegen import mcu_check, mcu_view, tools
+from ttfs.codegen.jinja_env import render
+from ttfs.codegen.targets import (ExportContext, ExportError, Report, reject_options,
                              resolve_build_dir, take_vectors)
-from sdk import ir
-from sdk import vectors as vectors_mod
+from ttfs.sdk import ir
+from ttfs.sdk import vectors as vectors_mod
 
 #: Hand-written files copied into the output: package path -> output path.
 STATIC_FILES = {
@@ -70,7 +70,7 @@ def render_files(net: ir.Network, vectors: vectors_mod.Vectors, name: str, *,
     view = mcu_view.build(net, vectors, check_name(name),
                           board=None if board == "none" else board)
     view.update(stack=None, stack_missing="not requested", code_estimate="about 1,500-3,500")
-    package = resources.files("firmware")
+    package = resources.files("ttfs.firmware")
     static = {out: package.joinpath(source).read_bytes() for source, out in STATIC_FILES.items()}
 
     def rendered() -> dict[str, bytes]:

@@ -1,7 +1,7 @@
 """ONNX target: the float surrogate of a run, as a standard-op ONNX graph.
 
 `emit` rebuilds the trained torch model (eval mode) from the run directory and exports an
-export-only forward that computes the same function as `sdk.functional.ttfs_activation` with
+export-only forward that computes the same function as `ttfs.sdk.functional.ttfs_activation` with
 standard ONNX ops (no custom ops, no searchsorted): per spiking layer, in float64,
 
     theta_k = exp(-(k - td + q) / tau),  k = 0..T-1          (decreasing)
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.targets import (ExportContext, ExportError, Report, reject_options,
+from ttfs.codegen.targets import (ExportContext, ExportError, Report, reject_options,
                              resolve_build_dir, take_vectors)
-from sdk import npzip
-from sdk.vectors import load as load_vectors
+from ttfs.sdk import npzip
+from ttfs.sdk.vectors import load as load_vectors
 
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "reference.npz"
@@ -47,9 +47,9 @@ def emit(ctx: ExportContext) -> None:
         import onnx
         import torch
     except ImportError as exc:
-        from codegen.tools import missing_extra
+        from ttfs.codegen.tools import missing_extra
         raise missing_extra(exc.name, "--target onnx") from None
-    from sdk.train import load_run
+    from ttfs.sdk.train import load_run
 
     model, _ = load_run(ctx.run_dir)
     model.eval()
@@ -89,7 +89,7 @@ def verify(out: Path, *, progress: bool = True, build_dir: Path | None = None,
         import onnx
         import onnxruntime
     except ImportError as exc:
-        from codegen.tools import missing_extra
+        from ttfs.codegen.tools import missing_extra
         raise missing_extra(exc.name, "onnx verification") from None
     for name in (MODEL_FILE, REFERENCE_FILE, "vectors.npz"):
         if not (out / name).is_file():
@@ -148,7 +148,7 @@ def _export_forward_class():
         return torch.where(t < T, value, torch.zeros_like(value)).to(z.dtype)
 
     class ExportForward(nn.Module):
-        """The eval-mode forward of a `sdk.model.TTFSNet` in standard ONNX ops."""
+        """The eval-mode forward of a `ttfs.sdk.model.TTFSNet` in standard ONNX ops."""
 
         def __init__(self, model: nn.Module):
             super().__init__()
