@@ -42,8 +42,7 @@ module ttfs_layer #(
   parameter     BiasFile        = "",
   parameter     ThetaFile       = "",
   parameter int Ways            = 1,    // events per input handshake (dense only: 1 or 2)
-  parameter int OutWays         = 1,    // events per output handshake (1 or 2)
-  parameter int Taps            = 1     // conv: kernel columns per cycle (ttfs_integrator)
+  parameter int OutWays         = 1     // events per output handshake (1 or 2)
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -103,8 +102,7 @@ module ttfs_layer #(
     .OperandFile     (OperandFile),
     .WeightFile      (WeightFile),
     .BiasFile        (BiasFile),
-    .Ways            (Ways),
-    .Taps            (Taps)
+    .Ways            (Ways)
   ) u_integrator (
     .clk_i,
     .rst_ni,
