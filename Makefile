@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-deps.sh
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -c 'from codegen import fpga_flow; print(fpga_flow.warm())'
+	$(PY) -c 'from ttfs.codegen import fpga_flow; print(fpga_flow.warm())'
 	touch $@
 
 demo: setup

@@ -117,7 +117,7 @@ def test_stale_folders_of_dead_writers_are_cleaned_or_restored(tmp_path):
 def test_a_second_writer_waits_or_is_refused(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom sdk import outdir\n"
+        [sys.executable, "-c", "import sys, time\nfrom ttfs.sdk import outdir\n"
          f"with outdir.replacing({str(out)!r}) as tmp:\n"
          "    print('in', flush=True); time.sleep(1.5)\n"
          "    (tmp / 'who').write_text('first')\n"], stdout=subprocess.PIPE, text=True)
