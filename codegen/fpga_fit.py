@@ -3,13 +3,13 @@
 `estimate(p, device)` counts what a plan needs on a device family, from the same parameters the
 RTL is built with (docs/fpga.md, "Resources"):
 
-- block RAM: every integrating engine's weight ROM (words x lanes * weight_bits; with two ways
-  read through both ports) and, where a lane's membranes (slots x acc bits) reach
-  MIN_BRAM_BITS, one membrane memory per lane (smaller ones are distributed RAM, one slot
-  flip-flops), each packed into the device's block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40
-  SB_RAM40_4K 256x16 .. 2Kx2);
-- DSP: one multiplier per lane of every integrating engine (weight x operand), when the device
-  has enough DSP blocks; otherwise multipliers in LUTs;
+- block RAM: every integrating engine's weight ROM (words x taps * lanes * weight_bits; with two
+  ways read through both ports) and, where a bank's membranes (bank slots x acc bits) reach
+  MIN_BRAM_BITS, one membrane memory per lane and bank (`taps` banks for column-parallel
+  convs; smaller ones are distributed RAM, one slot flip-flops), each packed into the device's
+  block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40 SB_RAM40_4K 256x16 .. 2Kx2);
+- DSP: one multiplier per lane, way and tap of every integrating engine (weight x operand),
+  when the device has enough DSP blocks; otherwise multipliers in LUTs;
 - LUT and FF: per lane, the accumulator and its base multiplexer, the T threshold compares of
   the parallel fire and their popcount, the LUT multiplier when there are no DSPs, small
   memories, the multiplexer joining a deep ROM's block RAMs; per engine a fixed control cost.
@@ -18,10 +18,10 @@ RTL is built with (docs/fpga.md, "Resources"):
   are the parallel fire's compares (one cell per compared bit) and about 1100 the ROM
   multiplexer; see docs/fpga.md).
 
-`choose(net, vectors, device)` tries every (num_pe, lanes, ways, fire) on a grid, keeps those whose
-estimate fits the device with a routing margin, and returns the one with the fewest mean
-cycles over the vectors (ties: fewer LUTs). `--option device=NAME` runs it at export time;
-explicit `num_pe`/`lanes` options override its choice.
+`choose(net, vectors, device)` tries every (num_pe, lanes, ways, fire, conv_taps) on a grid,
+keeps those whose estimate fits the device with a routing margin, and returns the one with the
+fewest mean cycles over the vectors (ties: fewer LUTs). `--option device=NAME` runs it at
+export time; explicit `num_pe`/`lanes`/`ways`/`fire`/`conv_taps` options override its choice.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ MARGIN = 0.85
 CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 1.0, "lut_per_mult_bit": 1.2,
                "lut_per_engine": 400, "ff_per_acc_bit": 5.0, "ff_per_engine": 250,
                "lut_per_pool_bit": 0.25, "lut_per_rom_mux_bit": 0.33,
-               "lut_per_lutram_bit": 3.0, "lut_per_rom_bit": 1.2}
+               "lut_per_lutram_bit": 3.0, "lut_per_rom_bit": 1.2, "lut_per_mux_bit": 0.5}
 FAMILY_LUT_FACTOR = {"ecp5": 1.0, "ice40": 2.2}
 GRID_PE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 GRID_LANES = (8, 16, 32)
 GRID_WAYS = (1, 2)
 GRID_FIRE = ("auto", "serial")
+GRID_TAPS = (1, "row")   # conv_taps, for networks with a conv layer
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
             bits = s.lanes * s.groups * s.positions * (p.T - 1).bit_length()
             lut += c["lut_per_pool_bit"] * bits + 8 * s.lanes
             continue
-        slots = s.groups * s.positions
+        banks, slots = s.lanes * s.taps, s.bank_slots   # membrane memories, depth of each
+        weight_bits = s.weight_bits // (s.lanes * s.taps)
         # two ways read two words per cycle: both ports of the block RAMs
         if s.weight_words < MIN_BRAM_DEPTH:   # shallow ROMs become logic
             lut += c["lut_per_rom_bit"] * s.weight_bits * s.ways * math.ceil(s.weight_words / 16)
@@ -107,19 +109,21 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
             depth_blocks = math.ceil(s.weight_words / BRAM_SHAPES[family][-1][0])
             lut += c["lut_per_rom_mux_bit"] * s.weight_bits * s.ways * max(0, depth_blocks - 1)
         if slots == 1:
-            ff += s.lanes * s.acc_bits
+            ff += banks * s.acc_bits
         elif slots * s.acc_bits < MIN_BRAM_BITS:   # distributed RAM, 16 words per cell pair
-            lut += c["lut_per_lutram_bit"] * s.lanes * s.acc_bits * math.ceil(slots / 16)
+            lut += c["lut_per_lutram_bit"] * banks * s.acc_bits * math.ceil(slots / 16)
         else:
-            bram += s.lanes * bram_blocks(slots, s.acc_bits, family)
-        lut += s.lanes * s.acc_bits * c["lut_per_acc_bit"]
-        ff += s.lanes * (s.acc_bits * c["ff_per_acc_bit"]
-                         + 2 * s.ways * (s.weight_bits // s.lanes))   # ROM output registers
+            bram += banks * bram_blocks(slots, s.acc_bits, family)
+        # accumulators per bank; with banks, a bank-select multiplexer before the fire compares
+        lut += banks * s.acc_bits * c["lut_per_acc_bit"]
+        lut += s.lanes * s.acc_bits * (s.taps - 1) * c["lut_per_mux_bit"]
+        ff += banks * s.acc_bits * c["ff_per_acc_bit"]
+        ff += 2 * s.ways * s.weight_bits + s.taps * s.bank_slots   # ROM outputs, started bits
         if s.kind == "layer":
             compares = 1 if s.fire_serial else p.T
             lut += s.lanes * compares * s.acc_bits * c["lut_per_compare_bit"]
-        mults += s.lanes * s.ways
-        mult_bits += s.lanes * s.ways * (s.weight_bits // s.lanes) * 8
+        mults += banks * s.ways
+        mult_bits += banks * s.ways * weight_bits * 8
     # iCE40: Yosys leaves these narrow multipliers in logic, and a logic cell holds a LUT or
     # a carry of another net (measured: 16-12-8-5 at num_pe 2, 6804 cells vs 3100 estimated)
     dsp_mapped = family == "ecp5" and 0 < mults <= dsp_capacity
@@ -146,10 +150,14 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
     lanes_grid = (options["lanes"],) if "lanes" in options else GRID_LANES
     ways_grid = (options["ways"],) if "ways" in options else GRID_WAYS
     fire_grid = (options["fire"],) if "fire" in options else GRID_FIRE
+    has_conv = any(layer.kind == "conv2d" for layer in net.layers)
+    taps_grid = ((options["conv_taps"],) if "conv_taps" in options
+                 else GRID_TAPS if has_conv else (1,))
     best, smallest = None, None
-    for pe, lanes, ways, fire in ((a, b, c, d) for a in pes for b in lanes_grid
-                                  for c in ways_grid for d in fire_grid):
-        trial = dict(options, num_pe=pe, lanes=lanes, ways=ways, fire=fire)
+    for pe, lanes, ways, fire, taps in ((a, b, c, d, e) for a in pes for b in lanes_grid
+                                        for c in ways_grid for d in fire_grid
+                                        for e in taps_grid):
+        trial = dict(options, num_pe=pe, lanes=lanes, ways=ways, fire=fire, conv_taps=taps)
         trial.pop("device", None)
         p = plan(net, name, trial, roms=False)
         est = estimate(p, dev.family, dev.capacity["dsp"])

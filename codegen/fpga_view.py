@@ -19,7 +19,9 @@ width for every layer, at least what the IR needs; default: per layer the minimu
 `Network.info`), `ways` (1 or 2 events per handshake into dense and output engines, which then
 read two weights per lane and cycle; default 1), `fire` ("parallel": T threshold compares per
 lane, one slot per cycle; "serial": one compare per lane and cycle; "auto" (default): serial for
-layers with at least SERIAL_FIRE_LANES lanes).
+layers with at least SERIAL_FIRE_LANES lanes), `conv_taps` (1, the default: a conv engine
+issues one kernel tap per cycle; "row": all Reach = ceil(K / stride) column taps of a kernel row
+per cycle, with Reach membrane banks and multipliers per lane).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ DEFAULT_LANES = 8
 FIRE_MODES = ("auto", "parallel", "serial")
 #: Events per handshake into dense and output engines (`ways` option; conv and pool take one).
 WAYS = (1, 2)
+#: `conv_taps` values: kernel taps a conv engine issues per cycle (1, or one kernel row).
+CONV_TAPS = (1, "row")
 #: `fire=auto`: layers with at least this many lanes compare serially (T compares per lane
 #: cost about lanes * T * acc_bits / 2 LUTs in parallel).
 SERIAL_FIRE_LANES = 64
@@ -64,7 +68,9 @@ class Stage:
     or of its readout (output). `channels`: real lanes (the rest is padding). `fire_serial`:
     the layer compares one threshold per lane and cycle (T + 2 cycles per slot at least).
     `ways`: events it integrates together per handshake (dense/output engines: the `ways`
-    option, 2 reads of the weight ROM per cycle; conv and pool: 1).
+    option, 2 reads of the weight ROM per cycle; conv and pool: 1). `taps`: kernel columns a
+    conv engine issues per cycle (1 or Reach): membrane banks and multipliers per lane, each
+    bank holding `bank_slots` membranes.
     """
 
     name: str
@@ -87,6 +93,8 @@ class Stage:
     fire_serial: bool = False
     ways: int = 1             # events this engine takes per handshake
     out_ways: int = 1         # events per handshake on its output stream (its consumer's ways)
+    taps: int = 1             # conv: kernel columns per cycle = membrane banks per lane
+    bank_slots: int = 0       # membranes per lane and bank (groups x positions for one bank)
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,27 @@ def _lit(value) -> str:
     return str(int(value))
 
 
+def conv_rows(weight: np.ndarray, groups: int, stride: int, taps: int) -> np.ndarray:
+    """ROM rows [words, taps * lanes] of a conv weight [groups * lanes, C_in, K, K] (element
+    k * lanes + p of a row: bank k, lane p; see ttfs_integrator.sv).
+
+    taps = 1: word ((g * C_in + c) * K + dy) * K + dx holds weight[g*P + p, c, dy, dx];
+    taps > 1: word (((g * C_in + c) * K + dy) * stride + dx0) * taps + r holds, in bank k,
+    weight[g*P + p, c, dy, dx0 + ((r - k) mod taps) * stride] (0 past the kernel).
+    """
+    channels, c_in, k, _ = weight.shape
+    lanes = channels // groups
+    w = weight.reshape(groups, lanes, c_in, k, k)
+    if taps == 1:
+        return w.transpose(0, 2, 3, 4, 1).reshape(-1, lanes)
+    dx0, r, bank = np.ix_(range(stride), range(taps), range(taps))
+    dx = dx0 + ((r - bank) % taps) * stride                    # [stride, taps, taps]
+    wide = np.zeros((groups, lanes, c_in, k, k + stride * taps), weight.dtype)
+    wide[..., :k] = w
+    rows = wide[..., dx]                        # [g, p, c, dy, dx0, r, bank]
+    return rows.transpose(0, 2, 3, 4, 5, 6, 1).reshape(-1, taps * lanes)
+
+
 class _Builder:
     """Walks the network once, keeping the current stream (name, index width, code width) and
     the operand table its events map to."""
@@ -165,6 +194,12 @@ class _Builder:
         self.acc_opt = options.get("acc_bits")
         self.ways = option_int(options, "ways", 1, 1, 2)
         self.fire = options.get("fire", "auto")
+        self.conv_taps = options.get("conv_taps", 1)
+        if isinstance(self.conv_taps, str) and self.conv_taps.isdigit():
+            self.conv_taps = int(self.conv_taps)
+        if self.conv_taps not in CONV_TAPS or isinstance(self.conv_taps, bool):
+            raise ExportError(f"fpga option conv_taps: expected 1 or 'row', got "
+                              f"{self.conv_taps!r}")
         if self.fire not in FIRE_MODES:
             raise ExportError(f"fpga option fire: expected one of {FIRE_MODES}, got "
                               f"{self.fire!r}")
@@ -212,22 +247,23 @@ class _Builder:
             k = layer.weight.shape[2]
             _, oh, ow = info.out_shape
             reach = -(-k // layer.stride)
-            positions, cost = oh * ow, groups * reach * reach
-            # word ((g * C_in + c) * K + dy) * K + dx, lane p = weight[g*P + p, c, dy, dx]
-            rows = padded.reshape(groups, lanes, c_in * k * k).transpose(0, 2, 1)
+            taps = reach if self.conv_taps == "row" else 1
+            positions, cost = oh * ow, groups * reach * (reach // taps)
+            bank_slots = groups * oh * -(-ow // taps)
+            rows = conv_rows(padded, groups, layer.stride, taps)
             geometry = dict(InCount=c_in * h * w, InChannels=c_in, InHeight=h, InWidth=w,
                             Kernel=k, Stride=layer.stride, Padding=layer.padding,
                             OutHeight=oh, OutWidth=ow)
         else:
             n_in = layer.weight.shape[1]
-            positions, cost = 1, groups
+            positions, cost, taps, bank_slots = 1, groups, 1, groups
             # word g * n_in + i, lane p = weight[g*P + p, i]
-            rows = padded.reshape(groups, lanes, n_in).transpose(0, 2, 1)
+            rows = padded.reshape(groups, lanes, n_in).transpose(0, 2, 1).reshape(-1, lanes)
             geometry = dict(InCount=n_in)
         prefix = layer.name
         if self.roms:
-            self.mems[f"{prefix}_weight.mem"] = (lanes * net.weight_bits,
-                                                  pack(rows.reshape(-1, lanes), net.weight_bits))
+            self.mems[f"{prefix}_weight.mem"] = (taps * lanes * net.weight_bits,
+                                                  pack(rows, net.weight_bits))
             self.mems[f"{prefix}_bias.mem"] = (lanes * acc, pack(bias.reshape(groups, lanes),
                                                                  acc))
         operand_bits = 8 if self.table is None else bits_for(info.in_max)
@@ -253,6 +289,8 @@ class _Builder:
                       OperandBits=operand_bits, WeightBits=net.weight_bits, AccBits=acc,
                       OperandFile=self.table_file, WeightFile=f"{prefix}_weight.mem",
                       BiasFile=f"{prefix}_bias.mem")
+        if taps > 1:
+            params["Taps"] = taps
         if not output:
             theta = np.minimum(layer.theta.astype(np.int64), info.acc_bound + 1)
             self.mems[f"{prefix}_theta.mem"] = (acc, [int(v) for v in theta])
@@ -263,8 +301,9 @@ class _Builder:
             params=tuple((k, _lit(v)) for k, v in params.items()), neurons=channels * positions,
             channels=channels, lanes=lanes, groups=groups, positions=positions, cost=cost,
             drain=INTEGRATOR_DRAIN, out_idx_bits=clog2(channels * positions),
-            out_code_bits=self.time_bits, acc_bits=acc, weight_words=len(rows.reshape(-1, lanes)),
-            weight_bits=lanes * net.weight_bits, fire_serial=serial, ways=ways))
+            out_code_bits=self.time_bits, acc_bits=acc, weight_words=len(rows),
+            weight_bits=taps * lanes * net.weight_bits, fire_serial=serial, ways=ways,
+            taps=taps, bank_slots=bank_slots))
         if not output:
             self._set_table(f"{prefix}_kernel.mem", layer.kernel)
 

@@ -43,16 +43,26 @@ def _net(mode: str, coding: str, seed: int = 11, plan: str = "mlp", weight_bits:
                                   weight_bits=weight_bits or wbits, kernel_bits=kbits, name="rnd")
 
 
-# Every plan meets both codings, both fire modes, one and two ways and both simulators; modes,
-# lane counts and beat widths rotate.
+#: 5x5 kernels for the column-parallel conv engines (conv_taps="row"): stride 1 padding 2
+#: (Reach 5, 9 output columns in 5 banks of 2), then stride 2 padding 2 (Reach 3, 2 columns).
+EXTRA_PLANS = {"k5": ((2, 9, 9), (("conv", 3, 5, 1, 2), ("pool", 2), ("conv", 4, 5, 2, 2),
+                                  ("dense", 5), ("output", 3)))}
+
+# Every plan meets both codings, both fire modes, one and two ways, both conv_taps and both
+# simulators; modes, lane counts and beat widths rotate.
 CASES = [
     ("cnn", "typical", "real", "icarus", dict(num_pe=2, lanes=4, fire="parallel")),
     ("cnn", "saturate", "ttfs", "icarus", dict(num_pe=1, lanes=3, fire="serial", ways=2)),
-    ("cnn", "extreme", "ttfs", "verilator", dict(num_pe="all", lanes=16, ways=2)),
+    ("cnn", "extreme", "ttfs", "verilator", dict(num_pe="all", lanes=16, ways=2,
+                                                 conv_taps="row")),
     ("cnn", "silent", "real", "icarus", dict(num_pe=4, lanes=4, fire="serial")),
-    ("strided", "typical", "ttfs", "verilator", dict(num_pe=3, lanes=7, fire="parallel")),
+    ("strided", "typical", "ttfs", "verilator", dict(num_pe=3, lanes=7, fire="parallel",
+                                                     conv_taps="row")),
     ("strided", "extreme", "real", "icarus", dict(num_pe="all", lanes=5, fire="serial",
                                                    ways=2)),
+    ("k5", "typical", "real", "verilator", dict(num_pe=2, lanes=8, conv_taps="row")),
+    ("k5", "saturate", "ttfs", "icarus", dict(num_pe=3, lanes=9, fire="serial",
+                                              conv_taps="row")),
     ("mlp", "saturate", "real", "icarus", dict(num_pe=3, lanes=5, ways=2)),
     ("mlp", "typical", "ttfs", "verilator", dict(num_pe=4, lanes=16, fire="serial")),
 ]
@@ -60,9 +70,11 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("plan, mode, coding, sim, options", CASES)
-def test_random_networks_bit_exact_and_cycles_exact(tmp_path, build_cache, plan, mode, coding,
-                                                    sim, options):
+def test_random_networks_bit_exact_and_cycles_exact(tmp_path, build_cache, monkeypatch, plan,
+                                                    mode, coding, sim, options):
     need_tool(SIM_TOOL[sim])
+    for name, shape in EXTRA_PLANS.items():
+        monkeypatch.setitem(randnet.PLANS, name, shape)
     out = _export(tmp_path / "x", _net(mode, coding, plan=plan), n_images=2, **options)
     if sim == "verilator":
         assert fpga.lint(out) == "clean"
@@ -164,6 +176,29 @@ def test_conv_plan_costs():
     strided = fpga.plan(_net("typical", "real", plan="strided"), "rnd", {"num_pe": 1})
     # kernel 3, stride 2: an input row reaches ceil(3 / 2) = 2 output rows -> 2 x 2 taps
     assert strided.stages[0].cost == 2 * 2 * 2
+    # a kernel row per cycle: groups x Reach; 6x6 outputs in 3 banks of 2 columns, 2 x 3 rows
+    # (weight words: 2 groups x 2 channels x 3 rows x 3 rotations, 3 banks x 2 lanes wide)
+    rows = fpga.plan(_net("typical", "real", plan="cnn"), "rnd", {"num_pe": 2,
+                                                                 "conv_taps": "row"})
+    conv0 = rows.stages[0]
+    assert (conv0.cost, conv0.taps, conv0.bank_slots) == (2 * 3, 3, 2 * 6 * 2)
+    assert (conv0.weight_words, conv0.weight_bits) == (2 * 2 * 3 * 3, 3 * 2 * 8)
+    assert [s.cost for s in rows.stages[1:]] == [1, 2 * 2, 3, 2]
+
+
+def test_conv_rows_are_the_rotated_kernel_rows():
+    """Column-parallel ROM word (((g*C + c)*K + dy)*S + dx0)*taps + r, bank k: the weight of
+    column dx0 + ((r - k) mod taps) * S, 0 past the kernel (K 3, stride 2: Reach 2)."""
+    weight = np.arange(1, 2 * 1 * 3 * 3 + 1).reshape(2, 1, 3, 3)   # 2 lanes, one group
+    rows = fpga_view.conv_rows(weight, groups=1, stride=2, taps=2)
+    assert rows.shape == (1 * 1 * 3 * 2 * 2, 2 * 2)
+    for dy in range(3):
+        for dx0 in range(2):
+            for r in range(2):
+                for k in range(2):
+                    dx = dx0 + ((r - k) % 2) * 2
+                    want = weight[:, 0, dy, dx] if dx < 3 else [0, 0]
+                    assert list(rows[(dy * 2 + dx0) * 2 + r, k * 2:k * 2 + 2]) == list(want)
 
 
 @pytest.mark.parametrize("name", ["1abc", "module", "ttfs_x", "a-b"])
@@ -187,6 +222,7 @@ def test_width_overflow_is_refused(tmp_path):
                                               ({"num_pe": "many"}, "num_pe"),
                                               ({"fire": "fast"}, "fire"),
                                               ({"ways": 3}, "ways"),
+                                              ({"conv_taps": 2}, "conv_taps"),
                                               ({"device": "xc7a35t"}, "device")])
 def test_bad_options_are_refused(tmp_path, options, message):
     with pytest.raises(ExportError, match=message):

@@ -2,23 +2,37 @@
 // the membranes: lane p of group g is output channel (or neuron) c = g * NumPe + p, and each PE
 // keeps one membrane per (group, position) slot, slot = g * Positions + position (dense layers
 // have one position). An accepted input event (index i, code) is held while it issues Iters
-// cycles, one (group, tap) pair per cycle:
+// cycles, one (group, tap row) pair per cycle:
 //   dense: Iters = Groups, tap = the event itself: weight word g * InCount + i, slot g;
 //   conv:  the event at (c, y, x) reaches the output rows oy = oyh - a with kernel row
 //          dy = dy0 + a * Stride (oyh = (y + Padding) / Stride, dy0 = (y + Padding) % Stride,
-//          a = 0..Reach-1, Reach = ceil(Kernel / Stride)), likewise for columns; taps outside
-//          the kernel or the output are issued but not accumulated, so Iters = Groups * Reach^2
-//          whatever the position. Weight word ((g * InChannels + c) * Kernel + dy) * Kernel + dx.
+//          a = 0..Reach-1, Reach = ceil(Kernel / Stride)), likewise the columns ox = oxh - b
+//          with dx = dx0 + b * Stride; taps outside the kernel or the output are issued but not
+//          accumulated, so the cost never depends on the position.
+//          Taps = 1: one column b per cycle, Iters = Groups * Reach * Reach; weight word
+//            ((g * InChannels + c) * Kernel + dy) * Kernel + dx, one membrane bank.
+//          Taps = Reach (column-parallel): all Reach columns of a kernel row per cycle,
+//            Iters = Groups * Reach. The membranes of each PE are split into Taps banks by
+//            output column, bank k = ox mod Taps at bank slot
+//            (g * OutHeight + oy) * BankWidth + ox / Taps (BankWidth = ceil(OutWidth / Taps)),
+//            so the Reach columns of one row land in different banks (one multiplier each).
+//            With r = oxh mod Taps, bank k takes column b = (r - k) mod Taps, at bank column
+//            oxh / Taps - (k > r). The weight word
+//            ((((g * InChannels + c) * Kernel + dy) * Stride + dx0) * Taps + r) holds, for
+//            bank k and lane p, the weight of kernel column dx0 + ((r - k) mod Taps) * Stride
+//            (0 past the kernel): the ROM is stored pre-rotated, no crossbar.
 // Every lane adds weight * operand(code) to its membrane of the slot, where operand(code) is the
 // code itself (pixel bytes) or OperandTable[code] (kernel value of a spike time). Pipeline:
 // issue (counters) -> address register -> ROM read (block RAM) -> registered ROM output ->
 // product register (in the PE) -> accumulate. The next event is accepted while the last tap of
 // the current one issues, so an event costs exactly Iters cycles. The end marker (evt_last_i)
 // passes the pipeline and one more cycle for the membrane read (membranes live in one
-// synchronous-read memory per PE, block RAM for large layers): done_o rises DrainCycles = 6
-// cycles after the marker was taken, then stays high while v_mem_o holds the membranes of
-// (read_slot_i, read_group_i) named in the previous cycle, until release_i rearms the layer. A
-// slot not accumulated since the release reads as its bias (no clearing pass).
+// synchronous-read memory per PE and bank, block RAM for large layers): done_o rises
+// DrainCycles = 6 cycles after the marker was taken, then stays high while v_mem_o holds the
+// membranes of (read_slot_i, read_group_i) named in the previous cycle, until release_i rearms
+// the layer. read_slot_i steps by one or returns to 0 (the scan's order; with Taps > 1 the bank
+// and bank slot of the flat slot follow it by counting). A slot not accumulated since the
+// release reads as its bias (no clearing pass).
 // clear_i (synchronous) drops everything in flight, as after reset.
 `default_nettype none
 
@@ -48,7 +62,8 @@ module ttfs_integrator #(
   parameter     OperandFile     = "",
   parameter     WeightFile      = "",
   parameter     BiasFile        = "",
-  parameter int Ways            = 1     // events integrated together (dense only: 1 or 2)
+  parameter int Ways            = 1,    // events integrated together (dense only: 1 or 2)
+  parameter int Taps            = 1     // conv: kernel columns per cycle, 1 or ceil(K / Stride)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -68,7 +83,15 @@ module ttfs_integrator #(
 
   localparam int Slots     = Groups * Positions;
   localparam int Reach     = Conv ? (Kernel + Stride - 1) / Stride : 1;
-  localparam int Words     = Conv ? Groups * InChannels * Kernel * Kernel : Groups * InCount;
+  localparam int Steps     = Reach / Taps;               // column steps per kernel row
+  localparam int BankWidth = (OutWidth + Taps - 1) / Taps;
+  localparam int BankSlots = (Taps > 1) ? Groups * OutHeight * BankWidth : Slots;
+  localparam int BankBits  = (BankSlots > 1) ? $clog2(BankSlots) : 1;
+  localparam int TapBits   = (Taps > 1) ? $clog2(Taps) : 1;
+  localparam int Words     = !Conv ? Groups * InCount
+                           : (Taps > 1) ? Groups * InChannels * Kernel * Stride * Taps
+                                        : Groups * InChannels * Kernel * Kernel;
+  localparam int WordBits  = Taps * NumPe * WeightBits;  // bank k, lane p at (k*NumPe+p)*WB
   localparam int AddrBits  = (Words > 1) ? $clog2(Words) : 1;
   localparam int ReachBits = (Reach > 1) ? $clog2(Reach) : 1;
   localparam int Depth     = 5;   // marker taken -> done: 4 pipeline stages + membrane read
@@ -76,11 +99,11 @@ module ttfs_integrator #(
   // the channel size, CoordBits a padded coordinate and every tap offset, Wide an address.
   localparam int DecBits   = $clog2(InCount + 1) + 1;
   localparam int CoordBits = $clog2((InHeight > InWidth ? InHeight : InWidth) + Padding
-                                    + Kernel + Stride + 1) + 1;
+                                    + Kernel + Stride + Taps + 1) + 1;
   localparam int Wide      = $clog2((Words > Slots ? Words : Slots) + 1) + 1;
 
-  logic [NumPe*WeightBits-1:0] weight_rom [0:Words-1];
-  logic [NumPe*AccBits-1:0]    bias_rom   [0:Groups-1];
+  logic [WordBits-1:0]      weight_rom [0:Words-1];
+  logic [NumPe*AccBits-1:0] bias_rom   [0:Groups-1];
 
   initial begin
     $readmemh(WeightFile, weight_rom);
@@ -93,27 +116,30 @@ module ttfs_integrator #(
   logic [ReachBits-1:0] a_q, a_d, b_q, b_d;
   logic [Ways*CodeBits-1:0] code_q;
   logic [Ways-1:0]      ways_q;
-  // held event: dense: idx (the input index); conv: c, oyh, dy0, oxh, dx0 (see above)
+  // held event: dense: idx (the input index); conv: c, oyh, dy0, oxh, dx0 and, with Taps > 1,
+  // oxq = oxh / Taps, oxr = oxh % Taps (see above)
   logic [Ways*IdxBits-1:0] idx_q, idx_d;
   logic [IdxBits-1:0]   c_q, c_d;
   logic [CoordBits-1:0] oyh_q, oyh_d, dy0_q, dy0_d, oxh_q, oxh_d, dx0_q, dx0_d;
+  logic [CoordBits-1:0] oxq_q, oxq_d, oxr_q, oxr_d;
   logic [Depth:0]       last_q, last_d;   // end marker taken 1..Depth+1 cycles ago
-  logic [Slots-1:0]     started_q, started_d;
-  logic                 tap_valid;
+  logic [Taps*BankSlots-1:0] started_q, started_d;   // bank k's slot s at k * BankSlots + s
+  logic [Taps-1:0]      tap_valid;
   logic [Ways*AddrBits-1:0] tap_addr;
-  logic [SlotBits-1:0]  tap_slot;
-  // pipeline: s1 address, s2 ROM output, s3 registered ROM output, s4 product
-  logic                        s1_q, s2_q, s3_q, s4_q;             // stage holds a tap
-  logic [SlotBits-1:0]         s1_slot_q, s2_slot_q, s3_slot_q, s4_slot_q;
+  logic [Taps*BankBits-1:0] tap_slot;
+  // pipeline: s1 address, s2 ROM output, s3 registered ROM output, s4 product; per bank a
+  // valid bit and a bank slot
+  logic [Taps-1:0]             s1_q, s2_q, s3_q, s4_q;
+  logic [Taps*BankBits-1:0]    s1_slot_q, s2_slot_q, s3_slot_q, s4_slot_q;
   logic [GroupBits-1:0]        s1_grp_q, s2_grp_q, s3_grp_q, s4_grp_q;
   logic [Ways*AddrBits-1:0]    addr_q;
   logic [Ways*CodeBits-1:0]    s1_code_q;
   logic [Ways-1:0]             s1_ways_q;
   logic [Ways*OperandBits-1:0] operand, s2_operand_q, s3_operand_q;
-  logic [Ways*NumPe*WeightBits-1:0] rom_q, weight_q;   // way k at [k*NumPe*WeightBits +:]
+  logic [Ways*WordBits-1:0]    rom_q, weight_q;   // way k at [k*WordBits +:]
 
   assign last_tap    = issue_q && (g_q == GroupBits'(Groups - 1)) &&
-                       (a_q == ReachBits'(Reach - 1)) && (b_q == ReachBits'(Reach - 1));
+                       (a_q == ReachBits'(Reach - 1)) && (b_q == ReachBits'(Steps - 1));
   assign evt_ready_o = !last_q[0] && (!issue_q || last_tap);
   assign accept      = evt_valid_i && evt_ready_o;
   assign done_o      = last_q[Depth];
@@ -121,24 +147,29 @@ module ttfs_integrator #(
   // Decode of the accepted index (divisions by constants: small fixed logic).
   always_comb begin
     logic [DecBits-1:0]   idx, rem;
-    logic [CoordBits-1:0] y, x;
+    logic [CoordBits-1:0] y, x, ox;
     idx   = DecBits'(evt_index_i[IdxBits-1:0]);
     rem   = idx % DecBits'(InHeight * InWidth);
     y     = CoordBits'(rem / DecBits'(InWidth)) + CoordBits'(Padding);
     x     = CoordBits'(rem % DecBits'(InWidth)) + CoordBits'(Padding);
+    ox    = x / CoordBits'(Stride);
     idx_d = idx_q;
     c_d   = c_q;
     oyh_d = oyh_q;
     dy0_d = dy0_q;
     oxh_d = oxh_q;
     dx0_d = dx0_q;
+    oxq_d = oxq_q;
+    oxr_d = oxr_q;
     if (accept && !evt_last_i) begin
       idx_d = evt_index_i;
       c_d   = IdxBits'(idx / DecBits'(InHeight * InWidth));
       oyh_d = y / CoordBits'(Stride);
       dy0_d = y % CoordBits'(Stride);
-      oxh_d = x / CoordBits'(Stride);
+      oxh_d = ox;
       dx0_d = x % CoordBits'(Stride);
+      oxq_d = ox / CoordBits'(Taps);
+      oxr_d = ox % CoordBits'(Taps);
     end
   end
 
@@ -149,11 +180,13 @@ module ttfs_integrator #(
     b_d       = b_q;
     last_d    = {last_q[Depth-1:0], last_q[0]};
     started_d = started_q;
-    if (s4_q) begin
-      started_d[s4_slot_q] = 1'b1;
+    for (int k = 0; k < Taps; k++) begin
+      if (s4_q[k]) begin
+        started_d[k*BankSlots + int'(s4_slot_q[k*BankBits +: BankBits])] = 1'b1;
+      end
     end
     if (issue_q) begin
-      if (b_q != ReachBits'(Reach - 1)) begin
+      if (b_q != ReachBits'(Steps - 1)) begin
         b_d = b_q + 1'b1;
       end else begin
         b_d = '0;
@@ -179,30 +212,52 @@ module ttfs_integrator #(
     end
   end
 
-  // ---------------------------------------------------------------- tap -> address, slot
+  // ---------------------------------------------------------------- tap row -> address, slots
 
   always_comb begin
-    logic [CoordBits-1:0] dy, dx, a, b;
-    a  = CoordBits'(a_q);
-    b  = CoordBits'(b_q);
-    dy = dy0_q + a * CoordBits'(Stride);
-    dx = dx0_q + b * CoordBits'(Stride);
-    tap_addr = '0;
+    logic [CoordBits-1:0] dy, dx, a, b, col;
+    logic                 row_ok;
+    a         = CoordBits'(a_q);
+    dy        = dy0_q + a * CoordBits'(Stride);
+    row_ok    = issue_q && (dy < CoordBits'(Kernel)) && (a <= oyh_q) &&
+                (oyh_q - a < CoordBits'(OutHeight));
+    tap_addr  = '0;
+    tap_valid = '0;
+    tap_slot  = '0;
     if (Conv) begin
-      tap_valid = issue_q && (dy < CoordBits'(Kernel)) && (dx < CoordBits'(Kernel)) &&
-                  (a <= oyh_q) && (oyh_q - a < CoordBits'(OutHeight)) &&
-                  (b <= oxh_q) && (oxh_q - b < CoordBits'(OutWidth));
-      tap_addr[AddrBits-1:0] = AddrBits'(((Wide'(g_q) * Wide'(InChannels) + Wide'(c_q))
-                                           * Wide'(Kernel) + Wide'(dy)) * Wide'(Kernel) + Wide'(dx));
-      tap_slot  = SlotBits'(Wide'(g_q) * Wide'(Positions) + Wide'(oyh_q - a) * Wide'(OutWidth)
-                            + Wide'(oxh_q - b));
+      for (int k = 0; k < Taps; k++) begin
+        if (Taps == 1) begin
+          b   = CoordBits'(b_q);
+          col = oxh_q - b;
+        end else begin
+          b   = (oxr_q >= CoordBits'(k)) ? oxr_q - CoordBits'(k)
+                                         : oxr_q + CoordBits'(Taps - k);
+          col = oxq_q - CoordBits'(CoordBits'(k) > oxr_q);
+        end
+        dx           = dx0_q + b * CoordBits'(Stride);
+        tap_valid[k] = row_ok && (dx < CoordBits'(Kernel)) && (b <= oxh_q) &&
+                       (oxh_q - b < CoordBits'(OutWidth));
+        tap_slot[k*BankBits +: BankBits] =
+            BankBits'((Wide'(g_q) * Wide'(OutHeight) + Wide'(oyh_q - a)) * Wide'(BankWidth)
+                      + Wide'(col));
+      end
+      if (Taps == 1) begin
+        dx = dx0_q + CoordBits'(b_q) * CoordBits'(Stride);
+        tap_addr[AddrBits-1:0] = AddrBits'(((Wide'(g_q) * Wide'(InChannels) + Wide'(c_q))
+                                             * Wide'(Kernel) + Wide'(dy)) * Wide'(Kernel)
+                                            + Wide'(dx));
+      end else begin
+        tap_addr[AddrBits-1:0] = AddrBits'((((Wide'(g_q) * Wide'(InChannels) + Wide'(c_q))
+                                              * Wide'(Kernel) + Wide'(dy)) * Wide'(Stride)
+                                             + Wide'(dx0_q)) * Wide'(Taps) + Wide'(oxr_q));
+      end
     end else begin
-      tap_valid = issue_q;
+      tap_valid[0] = issue_q;
       for (int k = 0; k < Ways; k++) begin
         tap_addr[k*AddrBits +: AddrBits] = AddrBits'(Wide'(g_q) * Wide'(InCount)
                                                      + Wide'(idx_q[k*IdxBits +: IdxBits]));
       end
-      tap_slot  = SlotBits'(g_q);
+      tap_slot[BankBits-1:0] = BankBits'(g_q);
     end
   end
 
@@ -235,24 +290,26 @@ module ttfs_integrator #(
       ways_q    <= '0;
       last_q    <= '0;
       started_q <= '0;
-      s1_q      <= 1'b0;
-      s2_q      <= 1'b0;
-      s3_q      <= 1'b0;
-      s4_q      <= 1'b0;
+      s1_q      <= '0;
+      s2_q      <= '0;
+      s3_q      <= '0;
+      s4_q      <= '0;
       idx_q     <= '0;
       c_q       <= '0;
       oyh_q     <= '0;
       dy0_q     <= '0;
       oxh_q     <= '0;
       dx0_q     <= '0;
+      oxq_q     <= '0;
+      oxr_q     <= '0;
     end else if (clear_i) begin
       issue_q   <= 1'b0;
       last_q    <= '0;
       started_q <= '0;
-      s1_q      <= 1'b0;
-      s2_q      <= 1'b0;
-      s3_q      <= 1'b0;
-      s4_q      <= 1'b0;
+      s1_q      <= '0;
+      s2_q      <= '0;
+      s3_q      <= '0;
+      s4_q      <= '0;
     end else begin
       issue_q   <= issue_d;
       g_q       <= g_d;
@@ -270,6 +327,8 @@ module ttfs_integrator #(
       dy0_q     <= dy0_d;
       oxh_q     <= oxh_d;
       dx0_q     <= dx0_d;
+      oxq_q     <= oxq_d;
+      oxr_q     <= oxr_d;
       if (accept && !evt_last_i) begin
         code_q <= evt_code_i;
         ways_q <= evt_ways_i;
@@ -299,52 +358,121 @@ module ttfs_integrator #(
   // One ROM read port per way (a dual-port block RAM for two ways).
   for (genvar k = 0; k < Ways; k++) begin : g_rom
     always_ff @(posedge clk_i) begin
-      rom_q[k*NumPe*WeightBits +: NumPe*WeightBits] <= weight_rom[addr_q[k*AddrBits +: AddrBits]];
+      rom_q[k*WordBits +: WordBits] <= weight_rom[addr_q[k*AddrBits +: AddrBits]];
     end
   end
 
   // Membrane reads: the tap in stage s3 while integrating, the scan/readout slot once the end
-  // marker has drained (one cycle before done_o, so the first slot is ready with it).
-  logic [SlotBits-1:0]  rd_slot;
-  logic                 read_started_q;
+  // marker has drained (one cycle before done_o, so the first slot is ready with it). The flat
+  // read slot names bank rd_bank, bank slot rd_bank_slot.
+  logic [BankBits-1:0]  rd_bank_slot;
+  logic [TapBits-1:0]   rd_bank, read_bank_q;
+  logic                 reading, read_started_q;
   logic [GroupBits-1:0] read_grp_q;
 
-  assign rd_slot = last_q[Depth-1] ? read_slot_i : s3_slot_q;
+  assign reading = last_q[Depth-1];
+
+  if (Taps == 1) begin : g_flat
+    assign rd_bank_slot = BankBits'(read_slot_i);
+    assign rd_bank      = '0;
+  end else begin : g_banked
+    // Follows read_slot_i (steps of one, or back to 0): column ox, its bank ox % Taps, bank
+    // column ox / Taps, and the bank slot of column 0 of the row, (g * OutHeight + oy) *
+    // BankWidth.
+    logic [SlotBits-1:0]  slot_q;
+    logic [CoordBits-1:0] ox_q, ox_d, col_q, col_d;
+    logic [TapBits-1:0]   bank_q, bank_d;
+    logic [BankBits-1:0]  row_q, row_d;
+
+    always_comb begin
+      ox_d   = ox_q;
+      col_d  = col_q;
+      bank_d = bank_q;
+      row_d  = row_q;
+      if (read_slot_i == '0) begin
+        ox_d   = '0;
+        col_d  = '0;
+        bank_d = '0;
+        row_d  = '0;
+      end else if (read_slot_i != slot_q) begin
+        if (ox_q == CoordBits'(OutWidth - 1)) begin
+          ox_d   = '0;
+          col_d  = '0;
+          bank_d = '0;
+          row_d  = row_q + BankBits'(BankWidth);
+        end else begin
+          ox_d = ox_q + 1'b1;
+          if (bank_q == TapBits'(Taps - 1)) begin
+            bank_d = '0;
+            col_d  = col_q + 1'b1;
+          end else begin
+            bank_d = bank_q + 1'b1;
+          end
+        end
+      end
+    end
+
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        slot_q <= '0;
+        ox_q   <= '0;
+        col_q  <= '0;
+        bank_q <= '0;
+        row_q  <= '0;
+      end else begin
+        slot_q <= read_slot_i;
+        ox_q   <= ox_d;
+        col_q  <= col_d;
+        bank_q <= bank_d;
+        row_q  <= row_d;
+      end
+    end
+
+    assign rd_bank_slot = row_d + BankBits'(col_d);
+    assign rd_bank      = bank_d;
+  end
 
   always_ff @(posedge clk_i) begin
-    read_started_q <= started_q[read_slot_i];
+    read_started_q <= started_q[int'(rd_bank) * BankSlots + int'(rd_bank_slot)];
+    read_bank_q    <= rd_bank;
     read_grp_q     <= read_group_i;
   end
 
   for (genvar p = 0; p < NumPe; p++) begin : g_pe
-    logic signed [AccBits-1:0]    mem;
-    logic [Ways*WeightBits-1:0]   weights;
-    for (genvar k = 0; k < Ways; k++) begin : g_way
-      assign weights[k*WeightBits +: WeightBits] =
-          weight_q[(k*NumPe + p)*WeightBits +: WeightBits];
+    logic [Taps*AccBits-1:0] mem;   // bank k at [k*AccBits +:]
+
+    for (genvar k = 0; k < Taps; k++) begin : g_bank
+      logic [Ways*WeightBits-1:0] weights;
+      logic signed [AccBits-1:0]  bank_mem;
+      for (genvar w = 0; w < Ways; w++) begin : g_way
+        assign weights[w*WeightBits +: WeightBits] =
+            weight_q[w*WordBits + (k*NumPe + p)*WeightBits +: WeightBits];
+      end
+
+      ttfs_pe #(
+        .Slots       (BankSlots),
+        .SlotBits    (BankBits),
+        .WeightBits  (WeightBits),
+        .OperandBits (OperandBits),
+        .AccBits     (AccBits),
+        .Ways        (Ways)
+      ) u_pe (
+        .clk_i,
+        .rd_slot_i     (reading ? rd_bank_slot : s3_slot_q[k*BankBits +: BankBits]),
+        .acc_en_i      (s4_q[k]),
+        .acc_slot_i    (s4_slot_q[k*BankBits +: BankBits]),
+        .acc_started_i (started_q[k*BankSlots + int'(s4_slot_q[k*BankBits +: BankBits])]),
+        .acc_bias_i    (bias_rom[s4_grp_q][p*AccBits +: AccBits]),
+        .weight_i      (weights),
+        .operand_i     (s3_operand_q),
+        .mem_o         (bank_mem)
+      );
+      assign mem[k*AccBits +: AccBits] = bank_mem;
     end
 
-    ttfs_pe #(
-      .Slots       (Slots),
-      .SlotBits    (SlotBits),
-      .WeightBits  (WeightBits),
-      .OperandBits (OperandBits),
-      .AccBits     (AccBits),
-      .Ways        (Ways)
-    ) u_pe (
-      .clk_i,
-      .rd_slot_i     (rd_slot),
-      .acc_en_i      (s4_q),
-      .acc_slot_i    (s4_slot_q),
-      .acc_started_i (started_q[s4_slot_q]),
-      .acc_bias_i    (bias_rom[s4_grp_q][p*AccBits +: AccBits]),
-      .weight_i      (weights),
-      .operand_i     (s3_operand_q),
-      .mem_o         (mem)
-    );
-
-    assign v_mem_o[p*AccBits +: AccBits] = read_started_q ? mem
-                                                          : bias_rom[read_grp_q][p*AccBits +: AccBits];
+    assign v_mem_o[p*AccBits +: AccBits] =
+        read_started_q ? mem[int'(read_bank_q)*AccBits +: AccBits]
+                       : bias_rom[read_grp_q][p*AccBits +: AccBits];
   end
 
 endmodule

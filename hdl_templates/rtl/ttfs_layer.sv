@@ -42,7 +42,8 @@ module ttfs_layer #(
   parameter     BiasFile        = "",
   parameter     ThetaFile       = "",
   parameter int Ways            = 1,    // events per input handshake (dense only: 1 or 2)
-  parameter int OutWays         = 1     // events per output handshake (1 or 2)
+  parameter int OutWays         = 1,    // events per output handshake (1 or 2)
+  parameter int Taps            = 1     // conv: kernel columns per cycle (ttfs_integrator)
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -102,7 +103,8 @@ module ttfs_layer #(
     .OperandFile     (OperandFile),
     .WeightFile      (WeightFile),
     .BiasFile        (BiasFile),
-    .Ways            (Ways)
+    .Ways            (Ways),
+    .Taps            (Taps)
   ) u_integrator (
     .clk_i,
     .rst_ni,
