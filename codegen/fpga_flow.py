@@ -14,6 +14,7 @@ How to call it (the fpga target's verify and `--device` selection):
     impl.fits, impl.overflow   # False, ["bram"]: the resources used beyond the device's capacity
     impl.used, impl.capacity   # {"lut", "ff", "bram", "dsp"} counted by nextpnr after packing
     impl.fmax_mhz              # best achieved fmax over the seeds (None when not placed)
+    impl.critical_path         # its slowest path: delay, logic vs routing, cells, RTL lines
     impl.as_dict()             # JSON-ready, for report.json
     fpga_flow.implement(..., pnr=False)   # Yosys only: cell counts and an estimated fit
 
@@ -41,8 +42,10 @@ Flow (every number is parsed from JSON: yosys `stat -json`, nextpnr `--report`):
    hold carries and flip-flops; `bram` = DP16KD 18 kbit / SB_RAM40_4K 4 kbit; `dsp` =
    MULT18X18D / SB_MAC16).
 4. Place and route once per seed (fixed seeds, `--freq` = the device's target): fmax is
-   nextpnr's achieved frequency of the clock; `fmax_mhz` is the best seed. A design that packs
-   but fails to place or route on every seed has `fits` False and `overflow` ["route"].
+   nextpnr's achieved frequency of the clock; `fmax_mhz` is the best seed (`critical_path`:
+   its slowest path). `pnr_args` are added to these runs (e.g. `("--router", "router2")`). A
+   design that packs but fails to place or route on every seed has `fits` False and `overflow`
+   ["route"].
 
 A missing tool raises `ttfs.codegen.tools.ToolMissing`; a tool that fails on the design (syntax,
 crash, timeout) raises `FlowError` with the log's tail. ECP5 first run: YoWASP compiles the
@@ -165,6 +168,8 @@ class Implementation:
     logs: dict                      # step -> log path
     seconds: dict                   # step -> wall seconds
     errors: dict = field(default_factory=dict)   # seed -> last error line of a failed seed
+    pnr_args: list = field(default_factory=list)  # extra nextpnr arguments of the seeds' runs
+    critical_path: dict | None = None             # of the best seed (`critical_path`)
 
     def utilisation(self) -> dict:
         """resource -> used / capacity (0..1 and beyond)."""
@@ -393,6 +398,39 @@ def _synth(yosys: str, files: list[str], fam: Family, dsp: bool, defines: dict, 
     return {k: int(v) for k, v in stat["design"]["num_cells_by_type"].items()}
 
 
+def critical_path(report: dict) -> dict | None:
+    """The slowest register-to-register path of a nextpnr `--report` JSON (paths from or to
+    `<async>` are skipped): {"ns": its delay (1000 / fmax), "logic_ns", "routing_ns" (the rest
+    is clock-to-out and setup), "cells": logic cells crossed, "from", "to": the start and end
+    cell, "through": the modules crossed in order (cell names as Yosys derived them from a net
+    they drive, with the suffix from the first `_TRELLIS`, `_LUT4`, `_CCU2C`, ... cut off: a
+    hint, not a proof), "sources": the design's source lines of the path's nets in order}, or
+    None."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")
+             and "<async>" not in (p.get("from", ""), p.get("to", ""))]
+    if not paths:
+        return None
+    steps = max(paths, key=lambda p: sum(s["delay"] for s in p["path"]))["path"]
+
+    def name(cell: str) -> str:
+        return re.split(r"_(?=TRELLIS|LUT4|CCU2C|PFUMX|L6MUX|DP16KD|MULT18|ALU54|SB_|ICESTORM)",
+                        cell, maxsplit=1)[0]
+
+    by_type, through, sources = {}, [], []
+    for s in steps:
+        by_type[s["type"]] = by_type.get(s["type"], 0.0) + s["delay"]
+        module = name(s["to"]["cell"]).rpartition(".")[0]
+        if module and (not through or through[-1] != module):
+            through.append(module)
+        sources += [src for src in s.get("sources") or []      # not the tools' cell libraries
+                    if not src.startswith("/") and src not in sources]
+    return {"ns": round(sum(by_type.values()), 3), "logic_ns": round(by_type.get("logic", 0), 3),
+            "routing_ns": round(by_type.get("routing", 0), 3),
+            "cells": sum(s["type"] == "logic" for s in steps),
+            "from": name(steps[0]["from"]["cell"]), "to": name(steps[-1]["to"]["cell"]),
+            "through": through, "sources": sources}
+
+
 def _nextpnr(nextpnr: str, dev: Device, build: Path, report: str, extra: list[str],
              timeout: float, nice: int) -> tuple[int, list[str]]:
     cmd = [nextpnr, *dev.nextpnr_args, "--json", "synth.json", "--report", report,
@@ -404,13 +442,15 @@ def _nextpnr(nextpnr: str, dev: Device, build: Path, report: str, extra: list[st
 def implement(sources: list[Path], top: str, device: str, build_dir: Path, *,
               seeds: tuple[int, ...] = (1, 2), params: dict | None = None,
               defines: dict | None = None, clock: str | None = None, dsp: str = "auto",
-              pnr: bool = True, timeout: float = 3600, nice: int = 0) -> Implementation:
+              pnr: bool = True, timeout: float = 3600, nice: int = 0,
+              pnr_args: tuple[str, ...] = ()) -> Implementation:
     """Synthesize `top` from `sources` for `device`, pack it, and place and route it once per
     seed; see the module docstring. `params` override `top`'s parameters, `defines` are
     `-D` macros, `clock` names the clock port (default: the one input matching clk/aclk/clock),
     `dsp` is "auto" (DSP blocks while they suffice), "on" or "off"; `pnr=False` stops after
     Yosys (fast; `used` is then the yosys cell estimate); `timeout` is per tool run (FlowError
-    when exceeded); `nice` lowers the tools' priority."""
+    when exceeded); `nice` lowers the tools' priority; `pnr_args` are extra nextpnr arguments
+    of the place-and-route runs (e.g. ("--router", "router2"))."""
     if device not in DEVICES:
         raise ValueError(f"device {device!r}: expected one of {sorted(DEVICES)}")
     if dsp not in ("auto", "on", "off"):
@@ -438,7 +478,7 @@ def implement(sources: list[Path], top: str, device: str, build_dir: Path, *,
         device=device, top=top, used=_count(cells, fam), capacity=dict(dev.capacity),
         fits=True, overflow=[], fmax_mhz=None, fmax_per_seed={}, counted_by="yosys",
         dsp_mapped=use_dsp, cells=cells, shell=shell, tools=versions, logs=logs,
-        seconds=seconds)
+        seconds=seconds, pnr_args=list(pnr_args))
     impl.overflow = [k for k in RESOURCES if impl.used[k] > dev.capacity[k]]
     impl.fits = not impl.overflow
     if not pnr:
@@ -465,7 +505,8 @@ def implement(sources: list[Path], top: str, device: str, build_dir: Path, *,
     for seed in seeds:
         t2 = time.monotonic()
         report = f"pnr_seed{seed}.json"
-        status, cmd = _nextpnr(nextpnr, dev, build, report, ["--seed", str(seed)], timeout, nice)
+        status, cmd = _nextpnr(nextpnr, dev, build, report, ["--seed", str(seed), *pnr_args],
+                               timeout, nice)
         logs[f"seed{seed}"] = build / report.replace(".json", ".log")
         seconds[f"seed{seed}"] = round(time.monotonic() - t2, 2)
         if status != 0 or not (build / report).exists():
@@ -475,11 +516,14 @@ def implement(sources: list[Path], top: str, device: str, build_dir: Path, *,
             impl.fmax_per_seed[seed] = None
             continue
         routed.append(seed)
-        fmax = json.loads((build / report).read_text()).get("fmax", {})
+        result = json.loads((build / report).read_text())
+        fmax = result.get("fmax", {})
         impl.fmax_per_seed[seed] = round(min(v["achieved"] for v in fmax.values()), 2) \
             if fmax else None
-    placed = [f for f in impl.fmax_per_seed.values() if f is not None]
-    impl.fmax_mhz = max(placed) if placed else None
+        if impl.fmax_per_seed[seed] is not None and (
+                impl.fmax_mhz is None or impl.fmax_per_seed[seed] > impl.fmax_mhz):
+            impl.fmax_mhz = impl.fmax_per_seed[seed]
+            impl.critical_path = critical_path(result)
     if seeds and not routed:
         impl.fits, impl.overflow = False, ["route"]
     seconds["total"] = round(time.monotonic() - t0, 2)

