@@ -18,14 +18,27 @@ Then the best iCE40 fit of a small network (`--small-run`, default a digits MLP 
 `--small-device` (default ice40-up5k): every `--small-config` is placed and routed, the fastest
 that fits is simulated on Verilator and Icarus against the golden vectors (`ttfs-verify`).
 
+Every export is made from a committed tree: `--commit` (default HEAD) is extracted with
+`git archive` into `--work/src/<commit>` and `ttfs-export` runs from there, so the engineers'
+uncommitted work in the checkout never reaches a table row; each row records its commit.
+`--bit-exact N` simulates each big row's export on Verilator and Icarus over its first N vectors
+(the corner vectors come first, then the test images) with `ttfs-verify --sim both --no-synth`
+and records 0 mismatches or the first divergence.
+
 Without `--run`, the networks are trained first with `ttfs-train` (sr+tr+tkbn, 1 torch thread,
 nice), or reused from `--work`: the mnist5k MLP 784-256-10 (`--arch mlp`, 30 epochs) and CNN
-(`--arch cnn`, 40 epochs). Place-and-route results are cached in `--work` by the hash of the
-generated RTL, device and seeds, so a rerun only redoes what changed.
+(`--arch cnn`, 40 epochs). Exports are reused while the commit, run and options are the same;
+place-and-route results and bit-exactness checks are cached in `--work` by the hash of the
+generated RTL, device, seeds and nextpnr arguments, so a rerun only redoes what changed, and
+separate runs (P&R here, simulation there) meet in one table with `--saved`. Every tool step's
+seconds and the load average (1 min) at its start and end are recorded.
 
     .venv/bin/python bench/fpga.py                                  # train + everything
     .venv/bin/python bench/fpga.py --run runs/mlp --config num_pe=8 --config num_pe=32
     .venv/bin/python bench/fpga.py --run runs/cnn --device lfe5u-85f --seeds 1 2 --no-small
+    .venv/bin/python bench/fpga.py --run runs/cnn --config device=lfe5u-85f --no-pnr \
+        --bit-exact 137 --no-small                                   # 37 corners + 100 images
+    .venv/bin/python bench/fpga.py --run runs/cnn --pnr-args "--router router2" ...
     .venv/bin/python bench/fpga.py ... --doc docs/fpga.md           # write the results section
 
 --doc replaces the section between the two `<!-- bench/fpga.py results -->` markers at the end
@@ -36,12 +49,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tarfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +79,12 @@ TRAIN = {  # name -> ttfs-train arguments
     "digits": ["--dataset", "digits", "--arch", "d64", "--epochs", "30"],
 }
 DEFAULT_CONFIGS = ["num_pe=8", "num_pe=32"]
+SIMS = ("both", "verilator", "icarus")          # --sim values of ttfs-verify
 DEFAULT_SMALL_CONFIGS = ["num_pe=1,lanes=1", "num_pe=2,lanes=2", "num_pe=4,lanes=4",
                          "num_pe=8,lanes=8"]
+
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def log(message: str) -> None:
@@ -71,11 +92,49 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} load {load}] {message}", file=sys.stderr, flush=True)
 
 
-def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run a command at lowered priority with one torch/OpenMP thread; output captured."""
+def loadavg() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded."""
+    return [round(x, 1) for x in os.getloadavg()]
+
+
+def run(cmd: list[str], pythonpath: Path | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command at lowered priority with one torch/OpenMP thread; output captured.
+    `pythonpath`: import the ttfs packages from there (a snapshot, `snapshot`)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     return subprocess.run(cmd, env=env, capture_output=True, text=True,
                           preexec_fn=lambda: os.nice(10), **kwargs)
+
+
+def snapshot(rev: str, work: Path) -> tuple[str, Path]:
+    """(commit hash, import root) of `rev` extracted by `git archive` into work/src/<commit>, with
+    a `ttfs/<package>` link per folder of pyproject's package-dir (the editable install's import
+    names), so that `PYTHONPATH=<import root> python -m ttfs.codegen.export_cli` runs exactly the
+    committed code."""
+    res = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"error: --commit {rev!r}: not a commit of {REPO}")
+    sha = res.stdout.strip()
+    root = work / "src" / sha[:12]
+    if not (root / ".pkg").exists():
+        part = root.with_name(root.name + ".part")
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", sha], capture_output=True,
+                                 check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(part, filter="data")
+        dirs = tomllib.loads((part / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "package-dir"]
+        for name, folder in dirs.items():
+            link = part / ".pkg" / Path(*name.split("."))
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(*[".."] * len(name.split("."))) / folder)
+        shutil.rmtree(root, ignore_errors=True)
+        part.rename(root)
+    return sha, root / ".pkg"
 
 
 # ---------------------------------------------------------------- networks
@@ -101,16 +160,51 @@ def parse_config(text: str) -> dict[str, str]:
     return dict(pairs)
 
 
-def export(run_dir: Path, name: str, config: dict, images: int, out: Path) -> dict:
-    """`ttfs-export RUN --target fpga` with `config`; returns tb/design.json."""
+def export(run_dir: Path, name: str, config: dict, images: int, out: Path, commit: str,
+           pythonpath: Path) -> dict:
+    """`ttfs-export RUN --target fpga` with `config`, from the snapshot of `commit`; reused when
+    the commit, run, options and images are those of the saved export. Returns the export's
+    record: its tb/design.json under "design", plus commit, time, seconds, load."""
+    h = hashlib.sha256()
+    for f in ("config.json", "model.safetensors"):
+        h.update((run_dir / f).read_bytes())
+    what = {"commit": commit, "run": str(run_dir), "run_hash": h.hexdigest()[:20],
+            "config": config, "images": images, "name": name}
+    meta = out.parent / "export-meta.json"
+    if meta.exists() and (out / "tb" / "design.json").exists():
+        saved = json.loads(meta.read_text())
+        if {k: saved.get(k) for k in what} == what:
+            return dict(saved, design=json.loads((out / "tb" / "design.json").read_text()))
     cmd = [sys.executable, "-m", "ttfs.codegen.export_cli", str(run_dir), "--target", "fpga",
            "-o", str(out), "--name", name, "--vectors", str(images), "--force"]
     for key, value in config.items():
         cmd += ["--num-pe", value] if key == "num_pe" else ["--option", f"{key}={value}"]
-    res = run(cmd)
+    load0, t0 = loadavg(), time.monotonic()
+    res = run(cmd, pythonpath)
     if res.returncode != 0:
         raise RuntimeError(f"ttfs-export failed ({res.returncode}): {res.stderr.strip()[-500:]}")
-    return json.loads((out / "tb" / "design.json").read_text())
+    record = dict(what, exported=time.strftime("%Y-%m-%d %H:%M:%S"),
+                  seconds=round(time.monotonic() - t0, 1), load=[load0, loadavg()])
+    meta.write_text(json.dumps(record, indent=1))
+    return dict(record, design=json.loads((out / "tb" / "design.json").read_text()))
+
+
+def describe(design: dict) -> str:
+    """The configuration an export resolved to (the --device choice): num_pe, lanes, the ways
+    and fire mode of its stages, conv taps per cycle where the stages say."""
+    stages = design["stages"]
+    parts = [f"num_pe {design['num_pe']}", f"lanes {design['lanes']}"]
+    ways = max(s["ways"] for s in stages)
+    if ways > 1:
+        parts.append(f"ways {ways}")
+    serial = [s["name"] for s in stages if s.get("fire_serial")]
+    if serial:
+        parts.append("serial fire" + ("" if len(serial) == len(design["hidden"])
+                                      else f" ({', '.join(serial)})"))
+    taps = [f"{s['name']} {s['taps']}" for s in stages if s.get("taps", 1) > 1]
+    if taps:
+        parts.append("taps/cycle " + ", ".join(taps))
+    return ", ".join(parts)
 
 
 # ---------------------------------------------------------------- one row
@@ -122,13 +216,18 @@ class Row:
     device: str
     accuracy: float | None = None          # integer golden accuracy on the test images
     images: int = 0
+    corners: int = 0
     cycles_mean: float | None = None
     cycles_max: int | None = None
     sops_mean: float | None = None
     impl: dict | None = None
     error: str | None = None
-    bit_exact: str | None = None
-    load: list = field(default_factory=list)
+    bit_exact: list | str | None = None        # `bit_exact` results (a text: older benches)
+    load: list = field(default_factory=list)   # 1/5/15-min load averages at P&R start, end
+    commit: str | None = None
+    resolved: str | None = None                 # `describe` of the export
+    export_seconds: float | None = None
+    folder: Path | None = None
 
     @property
     def fmax(self) -> float | None:
@@ -138,86 +237,196 @@ class Row:
         return cycles / self.fmax if cycles is not None and self.fmax else None
 
 
-def rtl_key(out: Path, design: dict, device: str) -> str:
-    """What determines a place-and-route result (besides the seeds): every RTL and memory file,
-    the top, the device."""
-    h = hashlib.sha256(json.dumps([device, design["top"]]).encode())
+def rtl_key(out: Path, design: dict, *extra) -> str:
+    """What determines a result of the export `out` (besides `extra`: device, seeds, nextpnr
+    arguments, vectors): every RTL and memory file and the top."""
+    h = hashlib.sha256(json.dumps([design["top"], *extra]).encode())
     for path in sorted((out / "rtl").iterdir()):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:20]
 
 
 def measure(run_dir: Path, network: str, config_text: str, device: str, args) -> Row:
-    """Export one configuration, read its cycles and SOPs, place and route it (cached)."""
-    row = Row(network, config_text, device)
+    """Export one configuration, read its cycles and SOPs, place and route it (cached), check it
+    bit-exact on both simulators when asked (cached)."""
     slug = config_text.replace("=", "").replace(",", "_") or "default"
     folder = args.work / network / slug
+    row = Row(network, config_text, device, folder=folder)
     out = folder / "export"
     try:
         if args.saved:
             if not (out / "tb" / "design.json").exists():
                 row.error = "not measured (no saved export)"
                 return row
+            meta = folder / "export-meta.json"
+            record = json.loads(meta.read_text()) if meta.exists() else {}
             design = json.loads((out / "tb" / "design.json").read_text())
         else:
-            design = export(run_dir, f"{network}_net", parse_config(config_text), args.images,
-                            out)
+            record = export(run_dir, f"{network}_net", parse_config(config_text), args.images,
+                            out, args.commit, args.pythonpath)
+            design = record.pop("design")
     except RuntimeError as exc:
         row.error = str(exc)
         return row
+    row.commit, row.export_seconds = record.get("commit"), record.get("seconds")
+    row.resolved = describe(design)
     vec = vectors_mod.load(out / "vectors.npz")
     image = np.asarray(vec.kind == "image") if vec.kind is not None else np.ones(len(vec), bool)
     cycles = np.asarray(design["predicted_cycles"])[image]
-    row.images = int(image.sum())
+    row.images, row.corners = int(image.sum()), int((~image).sum())
     row.cycles_mean, row.cycles_max = float(cycles.mean()), int(cycles.max())
     row.sops_mean = float(vec.trace.sops[image].mean())
     if vec.labels is not None:
         row.accuracy = float(np.mean(vec.trace.classes[image] == vec.labels[image]))
-    if args.no_pnr:
-        return row
-    key = rtl_key(out, design, device)
-    cache = folder / f"impl-{device}.json"
-    cached = json.loads(cache.read_text()) if cache.exists() else {}
-    if cached.get("key") == key and (args.saved or cached.get("seeds") == args.seeds):
-        row.impl, row.load = cached["impl"], cached["load"]
-        row.bit_exact = cached.get("bit_exact")
-        log(f"{network} {config_text} {device}: cached ({row.impl['seconds']})")
-        return row
-    if args.saved:
-        row.error = "not placed (no saved result for this RTL)"
-        return row
-    log(f"{network} {config_text}: place and route on {device}, seeds {args.seeds} ...")
-    load0 = os.getloadavg()[1]
-    try:
-        impl = fpga_flow.implement([out / "rtl" / s for s in design["sources"]], design["top"],
-                                   device, folder / f"build-{device}", seeds=tuple(args.seeds),
-                                   timeout=args.timeout, nice=10)
-    except fpga_flow.FlowError as exc:
-        row.error = str(exc).splitlines()[0]
-        return row
-    row.impl = impl.as_dict()
-    row.load = [round(load0, 1), round(os.getloadavg()[1], 1)]
-    cache.write_text(json.dumps({"key": key, "seeds": args.seeds, "impl": row.impl,
-                                 "load": row.load}, indent=1))
-    log(f"  {impl.summary()} ({impl.seconds})")
+    if args.bit_exact:
+        row.bit_exact = [r for sim in (SIMS if args.saved else args.bit_exact_sim)
+                         if (r := bit_exact(folder, design, args.bit_exact, sim, args))]
+    if not args.no_pnr:
+        place(row, folder, design, device, args)
     return row
 
 
-def verify(folder: Path, device: str, n: int) -> str:
-    """Bit-exactness of `folder`'s export on Verilator and Icarus over its first n vectors
-    (recorded beside its place-and-route result)."""
-    cache = folder / f"impl-{device}.json"
-    saved = json.loads(cache.read_text())
-    if saved.get("bit_exact"):
-        return saved["bit_exact"]
+def place(row: Row, folder: Path, design: dict, device: str, args) -> None:
+    """Place and route the row's export on `device` (or take the cached result of this RTL)."""
     out = folder / "export"
-    res = run([sys.executable, "-m", "ttfs.codegen.verify_cli", str(out), "--sim", "both",
-               "--no-synth", "--vectors", str(n), "-q"])
-    tail = (res.stdout + res.stderr).strip().splitlines()[-1:] or [""]
-    saved["bit_exact"] = (f"yes, Verilator and Icarus, {n} vectors" if res.returncode == 0
-                          else f"NO (ttfs-verify exit {res.returncode}: {tail[0][:120]})")
-    cache.write_text(json.dumps(saved, indent=1))
-    return saved["bit_exact"]
+    key = rtl_key(out, design, device, args.seeds, args.pnr_args)
+    cache = folder / f"impl-{device}.json"
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("key") == key or (args.saved and cached):
+        row.impl, row.load = cached["impl"], cached["load"]
+        row.bit_exact = row.bit_exact or cached.get("bit_exact")     # earlier bench versions
+        log(f"{row.network} {row.config} {device}: cached ({row.impl['seconds']})")
+        return
+    if args.saved:
+        row.error = "not placed (no saved result for this RTL)"
+        return
+    log(f"{row.network} {row.config} ({row.resolved}): place and route on {device}, "
+        f"seeds {args.seeds} {' '.join(args.pnr_args)} ...")
+    load0 = loadavg()
+    try:
+        impl = fpga_flow.implement([out / "rtl" / s for s in design["sources"]], design["top"],
+                                   device, folder / f"build-{device}", seeds=tuple(args.seeds),
+                                   timeout=args.timeout, nice=10, pnr_args=tuple(args.pnr_args))
+    except fpga_flow.FlowError as exc:
+        row.error = str(exc).splitlines()[0]
+        return
+    row.impl = impl.as_dict()
+    row.load = [load0, loadavg()]
+    cache.write_text(json.dumps({"key": key, "seeds": args.seeds, "pnr_args": args.pnr_args,
+                                 "commit": row.commit, "impl": row.impl, "load": row.load,
+                                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
+    log(f"  {impl.summary()} ({impl.seconds})")
+
+
+def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None:
+    """`ttfs-verify --sim SIM --no-synth` of `folder`'s export over its first n vectors (the
+    corner vectors first) in chunks of `args.chunk` vectors, each chunk cached by the RTL, the
+    simulator(s) and its vector range, so that a stopped run keeps what it checked. A chunk is
+    a copy of the export (one folder per `sim`, so the simulator builds once; separate `sim`
+    values may run at the same time) holding that range of vectors.npz and of tb/design.json's
+    per-vector lists; ttfs-verify also repeats a chunk's first 8 vectors with random input gaps
+    and output back-pressure. Returns {"sim", "ok", "vectors" (checked), "asked", "corners",
+    "images", "cases" (per simulator: passed, failed), "first_divergence" (vector numbers of
+    the whole export), "seconds", "load"}, or None when nothing was checked."""
+    out = folder / "export"
+    with np.load(out / "vectors.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    total = len(arrays["inputs"])
+    n = min(n, total)
+    kind = arrays.get("kind", np.full(total, "image"))
+    key = rtl_key(out, design)
+    size = max(1, args.chunk or n)
+    chunks = []
+    for a in range(0, n, size):
+        b = min(n, a + size)
+        cache = folder / "bitexact" / f"{key}-{sim}-{a}-{b}.json"
+        if not cache.exists() and not args.saved:
+            cache.parent.mkdir(exist_ok=True)
+            cache.write_text(json.dumps(_verify_chunk(folder, design, arrays, a, b, sim, args),
+                                        indent=1))
+        if not cache.exists():
+            break
+        chunks.append(json.loads(cache.read_text()))
+        if not chunks[-1]["ok"]:
+            break                                # the first divergence is what matters
+    if not chunks:
+        return None
+    checked = chunks[-1]["range"][1]
+    cases: dict[str, dict] = {}
+    for c in chunks:
+        for case in c["cases"]:
+            into = cases.setdefault(case["name"], {"name": case["name"], "passed": 0,
+                                                   "failed": 0})
+            into["passed"] += case.get("passed") or 0
+            into["failed"] += case.get("failed") or 0
+    bad = next((c for c in chunks if not c["ok"]), None)
+    div = dict(bad["first_divergence"] or {}) if bad else None
+    if div and "sample" in div:
+        div["sample"] += bad["range"][0]
+    return {"sim": sim, "ok": bad is None, "vectors": checked, "asked": n,
+            "corners": int(np.sum(kind[:checked] == "corner")),
+            "images": int(np.sum(kind[:checked] == "image")),
+            "cases": [c for c in cases.values() if c["name"] != "lint"],
+            "first_divergence": div, "tail": bad["tail"] if bad else [],
+            "seconds": round(sum(c["seconds"] for c in chunks), 1),
+            "load": [chunks[0]["load"][0], chunks[-1]["load"][1]],
+            "commit": chunks[0].get("commit"), "chunks": len(chunks)}
+
+
+def _verify_chunk(folder: Path, design: dict, arrays: dict, a: int, b: int, simulator: str,
+                  args) -> dict:
+    """ttfs-verify --sim SIMULATOR --no-synth of vectors a..b-1 of `folder`'s export (see
+    `bit_exact`)."""
+    out, sim = folder / "export", folder / f"sim-{simulator}"
+    total = len(arrays["inputs"])
+    if not (sim / "rtl").exists() or rtl_key(sim, design) != rtl_key(out, design):
+        shutil.rmtree(sim, ignore_errors=True)
+        shutil.copytree(out, sim)
+    np.savez(sim / "vectors.npz", **{k: v[a:b] if v.ndim and len(v) == total and k != "layers"
+                                    else v for k, v in arrays.items()})
+    part = dict(design, **{k: design[k][a:b] for k in ("predicted_cycles", "synaptic_ops")})
+    (sim / "tb" / "design.json").write_text(json.dumps(part, indent=1) + "\n")
+    log(f"{folder.parent.name} {folder.name}: ttfs-verify --sim {simulator}, vectors "
+        f"{a}..{b - 1} ...")
+    report = sim.parent / f"verify-{simulator}.json"
+    report.unlink(missing_ok=True)
+    load0, t0 = loadavg(), time.monotonic()
+    res = run([sys.executable, "-m", "ttfs.codegen.verify_cli", str(sim), "--sim", simulator,
+               "--no-synth", "-q", "--json", str(report), "--build-dir",
+               str(folder / "verify")], args.pythonpath)
+    data = json.loads(report.read_text()) if report.exists() else {}
+    result = {"ok": res.returncode == 0, "exit": res.returncode, "range": [a, b],
+              "cases": [{k: c.get(k) for k in ("name", "status", "passed", "failed")}
+                        for c in data.get("cases", [])],
+              "first_divergence": data.get("first_divergence"),
+              "timings": data.get("timings"),
+              "tail": (res.stdout + res.stderr).strip().splitlines()[-2:],
+              "seconds": round(time.monotonic() - t0, 1), "load": [load0, loadavg()],
+              "commit": args.commit}
+    if res.returncode not in (0, 1):             # no verdict (a crash, a missing tool)
+        raise SystemExit(f"error: ttfs-verify exit {res.returncode} on {sim}: "
+                         f"{' '.join(result['tail'])}")
+    log(f"  {'0 mismatches' if result['ok'] else 'MISMATCH'} ({result['seconds']} s)")
+    return result
+
+
+def exact_text(result: list | dict | str | None) -> str:
+    """'yes: 0 mismatches on verilator and icarus, 37 corner + 100 image vectors' or the miss
+    (a list: one text per result, joined)."""
+    if isinstance(result, list):
+        return "; ".join(map(exact_text, result)) or "not checked"
+    if not result or isinstance(result, str):
+        return result or "not checked"
+    over = f"{result['corners']} corner + {result['images']} image vectors"
+    if result.get("vectors", 0) < result.get("asked", 0):
+        over += f" (of the {result['asked']} asked: stopped)"
+    if result["ok"]:
+        sims = " and ".join(c["name"] for c in result["cases"]) or "Verilator and Icarus"
+        return f"yes: 0 mismatches on {sims}, {over}"
+    div = result.get("first_divergence")
+    return (f"**NO** over {over}: "
+            + (", ".join(f"{k} {v}" for k, v in div.items()) if div
+               else (result.get("tail") or ["exit %s" % result.get("exit")])[0][:160]))
 
 
 # ---------------------------------------------------------------- tables
@@ -238,33 +447,65 @@ def used(row: Row, res: str) -> str:
     return f"{u:,} / {c:,}{mark}"
 
 
+def seconds_text(row: Row) -> str:
+    """'synth 640 + pack 60 + P&R 1,210 / 1,190 s (load 5.1-7.9)': the flow's steps."""
+    sec = (row.impl or {}).get("seconds") or {}
+    if not sec:
+        return "-"
+    seeds = [v for k, v in sec.items() if k.startswith("seed")]
+    text = f"synth {sec.get('synth', 0):,.0f} + pack {sec.get('pack', 0):,.0f}"
+    if seeds:
+        text += " + P&R " + " / ".join(f"{v:,.0f}" for v in seeds)
+    load = f" (load {row.load[0][1]}-{row.load[1][1]})" if len(row.load) == 2 and isinstance(
+        row.load[0], list) else (f" (load {row.load[0]}-{row.load[1]})" if row.load else "")
+    return text + " s" + load
+
+
 def table(rows: list[Row]) -> list[str]:
-    lines = ["| network | config | device | int. accuracy | cycles mean / max | LUT | FF "
-             "| EBR | DSP | fmax MHz (per seed) | latency mean / max us | SOPs / image "
-             "| P&R s (load) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| network | config (resolved) | commit | device | int. accuracy | cycles mean / max "
+             "| LUT | FF | EBR | DSP | fmax MHz (per seed) | latency mean / max us "
+             "| SOPs / image | tool seconds (load) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.error and not r.cycles_mean:
-            lines.append(f"| {r.network} | {r.config} | {r.device} | error: {r.error} "
+            lines.append(f"| {r.network} | {r.config} | - | {r.device} | error: {r.error} "
                          + "| " * 9 + "|")
             continue
         impl = r.impl or {}
         if impl and not impl["fits"]:
             fmax = "does not fit: " + ", ".join(impl["overflow"])
-        elif impl:
+        elif impl and r.fmax:
             seeds = " / ".join(fmt(v, ".1f") for v in impl["fmax_per_seed"].values())
             fmax = f"**{fmt(r.fmax, '.1f')}** ({seeds})"
         else:
             fmax = r.error or "not placed"
         lat_mean, lat_max = r.latency(r.cycles_mean), r.latency(r.cycles_max)
         lat = f"{fmt(lat_mean, '.2f')} / {fmt(lat_max, '.2f')}" if lat_mean else "-"
-        pnr = (f"{impl['seconds'].get('total', 0):,.0f} ({r.load[0]}-{r.load[1]})"
-               if impl else "-")
+        config = f"{r.config} ({r.resolved})" if r.resolved else r.config
         lines.append(
-            f"| {r.network} | {r.config} | {r.device} | {pct(r.accuracy)} "
-            f"| {fmt(r.cycles_mean, ',.1f')} / {fmt(r.cycles_max, ',')} "
+            f"| {r.network} | {config} | {(r.commit or '-')[:7]} | {r.device} "
+            f"| {pct(r.accuracy)} | {fmt(r.cycles_mean, ',.1f')} / {fmt(r.cycles_max, ',')} "
             f"| {used(r, 'lut')} | {used(r, 'ff')} | {used(r, 'bram')} | {used(r, 'dsp')} "
-            f"| {fmax} | {lat} | {fmt(r.sops_mean, ',.0f')} | {pnr} |")
+            f"| {fmax} | {lat} | {fmt(r.sops_mean, ',.0f')} | {seconds_text(r)} |")
+    return lines
+
+
+def details(rows: list[Row]) -> list[str]:
+    """Per placed row its critical path; per checked row its bit-exactness."""
+    lines = []
+    for r in rows:
+        path = (r.impl or {}).get("critical_path")
+        if path and r.fmax:
+            lines.append(
+                f"- {r.network} {r.config}, critical path at {r.fmax:.1f} MHz: {path['ns']} ns "
+                f"({path['logic_ns']} logic in {path['cells']} cells, {path['routing_ns']} "
+                f"routing) from `{path['from']}` to `{path['to']}`"
+                + (f", RTL lines {', '.join(path['sources'][:6])}" if path["sources"] else "")
+                + ".")
+        for b in r.bit_exact if isinstance(r.bit_exact, list) else []:
+            lines.append(f"- {r.network} {r.config}, bit-exact: {exact_text(b)} "
+                         f"({b['seconds']:,.0f} s of ttfs-verify in {b['chunks']} runs, 5-min "
+                         f"load {b['load'][0][1]}-{b['load'][1][1]}).")
     return lines
 
 
@@ -299,6 +540,17 @@ def verdicts(rows: list[Row]) -> list[str]:
         if acc_aim is not None and accs:
             parts.append(f"integer accuracy {pct(accs[0])} against >= {acc_aim * 100:.1f} % -- "
                          + ("**met**" if accs[0] >= acc_aim else "**MISSED**"))
+        checked = [r for r in mine if r.bit_exact]
+        parts += [f"bit-exact ({r.config}): {exact_text(r.bit_exact)}" for r in checked]
+        if checked or network == "cnn":          # the CNN's acceptance asks for it
+            done = {name for r in checked if isinstance(r.bit_exact, list)
+                    for b in r.bit_exact if b["ok"] and b["images"] >= 100 and b["corners"]
+                    for name in ((b["sim"],) if b["sim"] != "both" else SIMS[1:])}
+            parts.append("0 mismatches on Verilator and Icarus over >= 100 test images plus "
+                         "the corner vectors -- " + ("**met**" if done >= set(SIMS[1:]) else
+                                                     "**not complete** (missing: "
+                                                     + ", ".join(sorted(set(SIMS[1:]) - done))
+                                                     + ")"))
         lines.append(f"- {network}: " + "; ".join(parts) + ".")
     return lines
 
@@ -345,12 +597,30 @@ def main(argv: list[str] | None = None) -> int:
                          "results saved in --work by earlier runs")
     ap.add_argument("--verify-vectors", type=int, default=200,
                     help="vectors simulated for the iCE40 best fit (0 skips)")
+    ap.add_argument("--bit-exact", type=int, default=0, metavar="N",
+                    help="simulate every big row's export on Verilator and Icarus over its "
+                         "first N vectors (corner vectors first; default 0: not)")
+    ap.add_argument("--bit-exact-sim", nargs="+", default=["both"], choices=SIMS,
+                    help="simulators of --bit-exact: both (one ttfs-verify --sim both per "
+                         "chunk), or verilator and/or icarus checked separately (run "
+                         "two benches at once, one per simulator)")
+    ap.add_argument("--chunk", type=int, default=25,
+                    help="--bit-exact checks this many vectors per ttfs-verify run (each "
+                         "chunk's result is kept; default 25)")
+    ap.add_argument("--commit", default="HEAD",
+                    help="export from this commit (a git archive snapshot; default HEAD)")
+    ap.add_argument("--pnr-args", default="", metavar="ARGS",
+                    help="extra nextpnr arguments of the place-and-route runs, e.g. "
+                         "'--router router2'")
     ap.add_argument("--timeout", type=float, default=3 * 3600, help="seconds per tool run")
     ap.add_argument("--work", type=Path, default=Path("runs/bench-fpga"))
     ap.add_argument("--doc", type=Path, help="write the results section into this file")
     ap.add_argument("--note", default="", help="a sentence printed under the command line")
     args = ap.parse_args(argv)
     args.work = args.work.resolve()
+    args.pnr_args = shlex.split(args.pnr_args)
+    args.commit, args.pythonpath = (None, None) if args.saved else snapshot(args.commit,
+                                                                            args.work)
     given = list(sys.argv[1:] if argv is None else argv)
     if "--note" in given:                       # the note is printed on its own line
         given[given.index("--note") + 1] = "..."
@@ -369,18 +639,17 @@ def main(argv: list[str] | None = None) -> int:
                       for config in (args.small_config or DEFAULT_SMALL_CONFIGS)]
         fits = [r for r in small_rows if r.impl and r.impl["fits"] and r.fmax]
         best_small = min(fits, key=lambda r: r.latency(r.cycles_mean)) if fits else None
-        if best_small and args.verify_vectors:
-            best = best_small
-            slug = best.config.replace("=", "").replace(",", "_")
-            if not best.bit_exact and not args.saved:
-                log(f"small {best.config}: ttfs-verify on Verilator and Icarus ...")
-                best.bit_exact = verify(args.work / "small" / slug, args.small_device,
-                                        args.verify_vectors)
+        if best_small and args.verify_vectors and not best_small.bit_exact:
+            folder = best_small.folder
+            design = json.loads((folder / "export" / "tb" / "design.json").read_text())
+            best_small.bit_exact = [r for r in [bit_exact(folder, design, args.verify_vectors,
+                                                          "both", args)] if r]
 
-    when = ("assembled from the exports and place-and-route results saved by earlier runs; "
-            "each row's P&R seconds and load average (start-end) are in its last column"
-            if args.saved else f"{time.time() - started:,.0f} s wall on 2 shared cores; load "
-            f"average at the end {os.getloadavg()[1]:.1f}")
+    when = ("assembled from the exports and place-and-route results saved by earlier runs"
+            if args.saved else f"{time.time() - started:,.0f} s wall on 2 shared cores, "
+            f"exports from commit {args.commit[:7]}; load average at the end "
+            f"{os.getloadavg()[1]:.1f}") + ("; each row's tool seconds and 5-min load average "
+                                            "(start-end) are in its last column")
     note = [args.note, ""] if args.note else []
     lines = [f"Command: `{command.strip()}` ({when})", "", *note,
              f"Anchor: {ANCHOR}.", "",
@@ -388,10 +657,12 @@ def main(argv: list[str] | None = None) -> int:
              "(`predicted_cycles`), SOPs = synaptic operations of the golden trace; resources "
              "counted by nextpnr after packing, including the flow's I/O shell "
              "(`codegen/fpga_flow.py`: shift register in, registered XOR fold out); fmax: the "
-             "best of the seeds in brackets (`nextpnr --report`). "
+             "best of the seeds in brackets (`nextpnr --report`"
+             + (f", {shlex.join(args.pnr_args)}" if args.pnr_args else "") + "). "
              f"Tools: {tool_line(rows + small_rows)}.", ""]
     if rows:
-        lines += table(rows) + [""] + verdicts(rows)
+        extra = details(rows)
+        lines += table(rows) + [""] + (extra + [""] if extra else []) + verdicts(rows)
     if small_rows:
         what = (f"run {args.small_run}" if args.small_run
                 else f"`ttfs-train {' '.join(TRAIN['digits'])} --method sr+tr+tkbn`")
@@ -400,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         best = best_small
         lines += [""] + ([f"Best {args.small_device} fit (lowest mean latency): {best.config}, "
                           f"{best.fmax:.1f} MHz, {best.latency(best.cycles_mean):.2f} us mean "
-                          f"latency; bit-exact: {best.bit_exact or 'not checked'}."] if best
+                          f"latency; bit-exact: {exact_text(best.bit_exact)}."] if best
                          else ["No configuration of the small network fits the "
                                f"{args.small_device}."])
     print("\n".join(lines))
