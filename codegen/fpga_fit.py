@@ -26,6 +26,7 @@ export time; explicit `num_pe`/`lanes`/`ways`/`fire`/`conv_taps` options overrid
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ GRID_PE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 GRID_LANES = (8, 16, 32)
 GRID_WAYS = (1, 2)
 GRID_FIRE = ("auto", "serial")
-GRID_TAPS = (1, "row")   # conv_taps, for networks with a conv layer
+GRID_TAPS = (1, "row")   # conv_taps per conv layer (every combination)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
         ff += c["ff_per_engine"]
         if s.kind == "pool":
             bits = s.lanes * s.groups * s.positions * (p.T - 1).bit_length()
-            lut += c["lut_per_pool_bit"] * bits + 8 * s.lanes
+            lut += c["lut_per_pool_bit"] * bits + 8 * s.lanes * s.ways   # decode, min per way
             continue
         banks, slots = s.lanes * s.taps, s.bank_slots   # membrane memories, depth of each
         weight_bits = s.weight_bits // (s.lanes * s.taps)
@@ -136,9 +137,10 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
 
 def choose(net: Network, vectors: Vectors, device: str, options: dict | None = None,
            name: str = "net") -> dict:
-    """The fastest (num_pe, lanes) whose estimate fits `device`, as export options (the given
-    `options` override the choice: a fixed num_pe or lanes is kept). ExportError naming the
-    resource and the configuration to try when nothing fits."""
+    """The fastest (num_pe, lanes, ways, fire, conv_taps) whose estimate fits `device`, as
+    export options (the given `options` override the choice: a fixed num_pe or lanes is kept).
+    Cycles are predicted only for fitting configurations, once per distinct schedule.
+    ExportError naming the resource and the configuration to try when nothing fits."""
     from ttfs.codegen.fpga_flow import DEVICES
 
     if device not in DEVICES:
@@ -150,10 +152,11 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
     lanes_grid = (options["lanes"],) if "lanes" in options else GRID_LANES
     ways_grid = (options["ways"],) if "ways" in options else GRID_WAYS
     fire_grid = (options["fire"],) if "fire" in options else GRID_FIRE
-    has_conv = any(layer.kind == "conv2d" for layer in net.layers)
-    taps_grid = ((options["conv_taps"],) if "conv_taps" in options
-                 else GRID_TAPS if has_conv else (1,))
-    best, smallest = None, None
+    convs = sum(layer.kind == "conv2d" for layer in net.layers)
+    taps_grid = ((options["conv_taps"],) if "conv_taps" in options else
+                 [",".join(map(str, t)) for t in itertools.product(GRID_TAPS, repeat=convs)]
+                 if convs else (1,))
+    best, smallest, cycles = None, None, {}
     for pe, lanes, ways, fire, taps in ((a, b, c, d, e) for a in pes for b in lanes_grid
                                         for c in ways_grid for d in fire_grid
                                         for e in taps_grid):
@@ -162,9 +165,14 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
         p = plan(net, name, trial, roms=False)
         est = estimate(p, dev.family, dev.capacity["dsp"])
         over = est.overflow(dev.capacity)
-        key = (float(np.mean(predict_cycles(p, vectors))), est.used["lut"])
-        if not over and (best is None or key < best[0]):
-            best = (key, trial)
+        if not over:
+            schedule = (p.lanes, tuple((s.cost, s.ways, s.groups, s.lanes, s.fire_serial)
+                                       for s in p.stages))
+            if schedule not in cycles:
+                cycles[schedule] = float(np.mean(predict_cycles(p, vectors)))
+            key = (cycles[schedule], est.used["lut"])
+            if best is None or key < best[0]:
+                best = (key, trial)
         size = sum(est.used[k] / max(1, dev.capacity[k]) for k in est.used)
         if smallest is None or size < smallest[0]:
             smallest = (size, trial, over, est)

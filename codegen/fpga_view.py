@@ -17,11 +17,13 @@ Options (`ExportContext.options`; ints may be decimal strings from `--option KEY
 neuron; default 8), `lanes` (input bytes per AXI beat, default 8), `acc_bits` (one accumulator
 width for every layer, at least what the IR needs; default: per layer the minimum of
 `Network.info`), `ways` (1 or 2 events per handshake into dense and output engines, which then
-read two weights per lane and cycle; default 1), `fire` ("parallel": T threshold compares per
+read two weights per lane and cycle, and into pools fed by an engine of the same lanes; default
+1), `fire` ("parallel": T threshold compares per
 lane, one slot per cycle; "serial": one compare per lane and cycle; "auto" (default): serial for
 layers with at least SERIAL_FIRE_LANES lanes), `conv_taps` (1, the default: a conv engine
 issues one kernel tap per cycle; "row": all Reach = ceil(K / stride) column taps of a kernel row
-per cycle, with Reach membrane banks and multipliers per lane).
+per cycle, with Reach membrane banks and multipliers per lane; or one of these per conv layer,
+comma-separated in layer order, e.g. "1,row").
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ttfs.sdk.ir import Conv2d, Dense, Flatten, MaxPool2d, Network, Output, TTFS
 DEFAULT_NUM_PE = 8
 DEFAULT_LANES = 8
 FIRE_MODES = ("auto", "parallel", "serial")
-#: Events per handshake into dense and output engines (`ways` option; conv and pool take one).
+#: Events per handshake into dense, output and pool engines (`ways` option; conv takes one).
 WAYS = (1, 2)
 #: `conv_taps` values: kernel taps a conv engine issues per cycle (1, or one kernel row).
 CONV_TAPS = (1, "row")
@@ -68,9 +70,9 @@ class Stage:
     or of its readout (output). `channels`: real lanes (the rest is padding). `fire_serial`:
     the layer compares one threshold per lane and cycle (T + 2 cycles per slot at least).
     `ways`: events it integrates together per handshake (dense/output engines: the `ways`
-    option, 2 reads of the weight ROM per cycle; conv and pool: 1). `taps`: kernel columns a
-    conv engine issues per cycle (1 or Reach): membrane banks and multipliers per lane, each
-    bank holding `bank_slots` membranes.
+    option, 2 reads of the weight ROM per cycle; pools fed by an engine of their lanes: the
+    `ways` option; conv: 1). `taps`: kernel columns a conv engine issues per cycle (1 or
+    Reach): membrane banks and multipliers per lane, each bank holding `bank_slots` membranes.
     """
 
     name: str
@@ -161,6 +163,21 @@ def _lit(value) -> str:
     return str(int(value))
 
 
+def conv_taps(value, convs: int) -> list:
+    """The `conv_taps` option as one entry (1 or "row") per conv layer: a single value for all,
+    or a comma-separated list with one value per conv layer."""
+    items = value.split(",") if isinstance(value, str) else [value]
+    items = [int(v) if isinstance(v, str) and v.strip().isdigit() else v for v in items]
+    items = [v.strip() if isinstance(v, str) else v for v in items]
+    bad = any(isinstance(v, bool) or v not in CONV_TAPS for v in items)
+    if len(items) == 1:
+        items = items * convs
+    if bad or len(items) != convs:
+        raise ExportError(f"fpga option conv_taps: expected 1 or 'row', or one of them per conv "
+                          f"layer ({convs}) separated by commas, got {value!r}")
+    return items
+
+
 def conv_rows(weight: np.ndarray, groups: int, stride: int, taps: int) -> np.ndarray:
     """ROM rows [words, taps * lanes] of a conv weight [groups * lanes, C_in, K, K] (element
     k * lanes + p of a row: bank k, lane p; see ttfs_integrator.sv).
@@ -194,12 +211,8 @@ class _Builder:
         self.acc_opt = options.get("acc_bits")
         self.ways = option_int(options, "ways", 1, 1, 2)
         self.fire = options.get("fire", "auto")
-        self.conv_taps = options.get("conv_taps", 1)
-        if isinstance(self.conv_taps, str) and self.conv_taps.isdigit():
-            self.conv_taps = int(self.conv_taps)
-        if self.conv_taps not in CONV_TAPS or isinstance(self.conv_taps, bool):
-            raise ExportError(f"fpga option conv_taps: expected 1 or 'row', got "
-                              f"{self.conv_taps!r}")
+        self.conv_taps = conv_taps(options.get("conv_taps", 1),
+                                   sum(isinstance(layer, Conv2d) for layer in net.layers))
         if self.fire not in FIRE_MODES:
             raise ExportError(f"fpga option fire: expected one of {FIRE_MODES}, got "
                               f"{self.fire!r}")
@@ -247,7 +260,7 @@ class _Builder:
             k = layer.weight.shape[2]
             _, oh, ow = info.out_shape
             reach = -(-k // layer.stride)
-            taps = reach if self.conv_taps == "row" else 1
+            taps = reach if self.conv_taps.pop(0) == "row" else 1
             positions, cost = oh * ow, groups * reach * (reach // taps)
             bank_slots = groups * oh * -(-ow // taps)
             rows = conv_rows(padded, groups, layer.stride, taps)
@@ -313,17 +326,19 @@ class _Builder:
         lanes = self.lanes_for(channels)
         groups = -(-channels // lanes)
         positions = oh * ow
+        # two events per handshake need different lanes: a producer with the pool's lanes
+        ways = self.ways if self.stages and self.stages[-1].lanes == lanes else 1
         params = dict(Lanes=lanes, Groups=groups, Positions=positions,
                       SlotBits=clog2(groups * positions), GroupBits=clog2(groups),
                       InHeight=h, InWidth=w, Size=layer.size, OutHeight=oh, OutWidth=ow,
                       TimeBits=self.time_bits, IdxBits=self.idx_bits,
-                      OutIdxBits=clog2(channels * positions))
+                      OutIdxBits=clog2(channels * positions), Ways=ways)
         self._add(Stage(
             name=layer.name, kind="pool", module="ttfs_pool", source=self.source,
             params=tuple((k, _lit(v)) for k, v in params.items()),
             neurons=channels * positions, channels=channels, lanes=lanes, groups=groups,
             positions=positions, cost=1, drain=POOL_DRAIN,
-            out_idx_bits=clog2(channels * positions), out_code_bits=self.time_bits))
+            out_idx_bits=clog2(channels * positions), out_code_bits=self.time_bits, ways=ways))
 
     def _add(self, stage: Stage) -> None:
         if self.stages:   # the producer's output stream carries as many ways as this takes

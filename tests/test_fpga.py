@@ -54,12 +54,13 @@ CASES = [
     ("cnn", "typical", "real", "icarus", dict(num_pe=2, lanes=4, fire="parallel")),
     ("cnn", "saturate", "ttfs", "icarus", dict(num_pe=1, lanes=3, fire="serial", ways=2)),
     ("cnn", "extreme", "ttfs", "verilator", dict(num_pe="all", lanes=16, ways=2,
-                                                 conv_taps="row")),
-    ("cnn", "silent", "real", "icarus", dict(num_pe=4, lanes=4, fire="serial")),
+                                                 conv_taps="row,1")),
+    ("cnn", "silent", "real", "icarus", dict(num_pe=4, lanes=4, fire="serial",
+                                             conv_taps="1,row")),
     ("strided", "typical", "ttfs", "verilator", dict(num_pe=3, lanes=7, fire="parallel",
                                                      conv_taps="row")),
     ("strided", "extreme", "real", "icarus", dict(num_pe="all", lanes=5, fire="serial",
-                                                   ways=2)),
+                                                   ways=2, conv_taps="row")),
     ("k5", "typical", "real", "verilator", dict(num_pe=2, lanes=8, conv_taps="row")),
     ("k5", "saturate", "ttfs", "icarus", dict(num_pe=3, lanes=9, fire="serial",
                                               conv_taps="row")),
@@ -184,6 +185,9 @@ def test_conv_plan_costs():
     assert (conv0.cost, conv0.taps, conv0.bank_slots) == (2 * 3, 3, 2 * 6 * 2)
     assert (conv0.weight_words, conv0.weight_bits) == (2 * 2 * 3 * 3, 3 * 2 * 8)
     assert [s.cost for s in rows.stages[1:]] == [1, 2 * 2, 3, 2]
+    mixed = fpga.plan(_net("typical", "real", plan="cnn"), "rnd", {"num_pe": 2,
+                                                                  "conv_taps": "row,1"})
+    assert [s.taps for s in mixed.stages] == [3, 1, 1, 1, 1]
 
 
 def test_conv_rows_are_the_rotated_kernel_rows():
@@ -223,6 +227,7 @@ def test_width_overflow_is_refused(tmp_path):
                                               ({"fire": "fast"}, "fire"),
                                               ({"ways": 3}, "ways"),
                                               ({"conv_taps": 2}, "conv_taps"),
+                                              ({"conv_taps": "row,row,1"}, "conv_taps"),
                                               ({"device": "xc7a35t"}, "device")])
 def test_bad_options_are_refused(tmp_path, options, message):
     with pytest.raises(ExportError, match=message):
