@@ -335,6 +335,11 @@ def test_device_option_picks_a_fitting_config_or_names_the_resource(tmp_path):
               for k, o in (("small", small), ("fast", fast))}
     assert cycles["fast"] <= cycles["small"]          # the big part affords more parallelism
     assert fpga_fit.choose(net, vec, "lfe5u-85f", {"num_pe": 2})["num_pe"] == 2   # override
+    cnn = _net("typical", "real", plan="cnn")
+    cnn_vec = vectors.make(cnn, randnet.random_images(7, cnn, 2))
+    # a small CNN affords a kernel row per cycle in both convs on the big part
+    assert fpga_fit.choose(cnn, cnn_vec, "lfe5u-85f")["conv_taps"] == "row,row"
+    assert fpga_fit.choose(cnn, cnn_vec, "lfe5u-85f", {"conv_taps": 1})["conv_taps"] == 1
     big = _big_mlp()
     big_vec = vectors.make(big, np.zeros((1, 784), np.uint8))
     with pytest.raises(ExportError, match=r"does not fit ice40-up5k .*bram \d+ > 25"):
