@@ -182,7 +182,7 @@ module ttfs_integrator #(
     started_d = started_q;
     for (int k = 0; k < Taps; k++) begin
       if (s4_q[k]) begin
-        started_d[k*BankSlots + int'(s4_slot_q[k*BankBits +: BankBits])] = 1'b1;
+        started_d[k*BankSlots + 32'(s4_slot_q[k*BankBits +: BankBits])] = 1'b1;
       end
     end
     if (issue_q) begin
@@ -433,7 +433,7 @@ module ttfs_integrator #(
   end
 
   always_ff @(posedge clk_i) begin
-    read_started_q <= started_q[int'(rd_bank) * BankSlots + int'(rd_bank_slot)];
+    read_started_q <= started_q[32'(rd_bank) * BankSlots + 32'(rd_bank_slot)];
     read_bank_q    <= rd_bank;
     read_grp_q     <= read_group_i;
   end
@@ -461,7 +461,7 @@ module ttfs_integrator #(
         .rd_slot_i     (reading ? rd_bank_slot : s3_slot_q[k*BankBits +: BankBits]),
         .acc_en_i      (s4_q[k]),
         .acc_slot_i    (s4_slot_q[k*BankBits +: BankBits]),
-        .acc_started_i (started_q[k*BankSlots + int'(s4_slot_q[k*BankBits +: BankBits])]),
+        .acc_started_i (started_q[k*BankSlots + 32'(s4_slot_q[k*BankBits +: BankBits])]),
         .acc_bias_i    (bias_rom[s4_grp_q][p*AccBits +: AccBits]),
         .weight_i      (weights),
         .operand_i     (s3_operand_q),
@@ -471,7 +471,7 @@ module ttfs_integrator #(
     end
 
     assign v_mem_o[p*AccBits +: AccBits] =
-        read_started_q ? mem[int'(read_bank_q)*AccBits +: AccBits]
+        read_started_q ? mem[32'(read_bank_q)*AccBits +: AccBits]
                        : bias_rom[read_grp_q][p*AccBits +: AccBits];
   end
 
