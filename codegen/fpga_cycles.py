@@ -8,13 +8,14 @@ costs e * cost cycles, and 1 cycle when e = 0. Between phases the consumer takes
 and drains (`Stage.drain`); a scan spends one more cycle to fill its pipeline. So, with no input
 gaps and no output back-pressure:
 
-    cycles = sum_beats g(e, C_1)
+    cycles = 1 + sum_beats g(e, C_1)
              + sum_hidden (drain + fill + phase)
              + drain_out + groups_out + neurons_out,      g(e, C) = e * C if e > 0 else 1
 
-(the output engine reads its groups, then compares one score per cycle for the argmax); e counts
+(the input stage registers a beat before its events leave: INPUT_FILL = 1; the output engine
+reads its groups, then compares one score per cycle for the argmax); e counts
 handshakes (ceil(events / ways) with `ways` events per handshake into dense engines). With
-parallel fire, fill = 1 and phase = sum_slots g(e, C_next); with serial fire (one threshold per
+parallel fire, fill = 2 (compares registered before the arbiter; pools: 1) and phase = sum_slots g(e, C_next); with serial fire (one threshold per
 cycle) fill = T + 2 and a slot is presented at least T + 2 cycles after the previous one, which
 `_phase` follows exactly. The cocotb bench checks this on every vector; `design.json` carries the
 prediction.
@@ -26,6 +27,19 @@ import numpy as np
 
 from ttfs.codegen.fpga_view import Plan, Stage
 from ttfs.sdk.vectors import Vectors
+
+
+#: The input stage registers a taken beat before its events leave (ttfs_input.sv).
+INPUT_FILL = 1
+
+
+def scan_fill(stage: Stage, T: int) -> int:
+    """Cycles from a hidden stage's data being complete to its first slot being offered
+    (ttfs_scan.sv): serial fire T + 2; parallel fire 2 (the compares are registered before the
+    arbiter: MaskReg); pools 1."""
+    if stage.fire_serial:
+        return T + 2
+    return 2 if stage.kind == "layer" else 1
 
 
 def _group_cost(events: np.ndarray, cost: int, ways: int) -> np.ndarray:
@@ -74,11 +88,12 @@ def predict_cycles(p: Plan, vec: Vectors) -> np.ndarray:
     padded = np.zeros((n, p.beats * p.lanes), np.int64)
     padded[:, :p.pixels] = vec.inputs >= p.min_byte
     first = p.stages[0]
-    total = _group_cost(padded.reshape(n, p.beats, p.lanes).sum(axis=2), first.cost, first.ways)
+    total = INPUT_FILL + _group_cost(padded.reshape(n, p.beats, p.lanes).sum(axis=2), first.cost,
+                                     first.ways)
     times = dict(zip(vec.trace.layer_names, vec.trace.times))
     for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
         events = -(-slot_events(stage, times[stage.name].reshape(n, -1), p.T) // consumer.ways)
-        fill = p.T + 2 if stage.fire_serial else 1
+        fill = scan_fill(stage, p.T)
         total += stage.drain + fill + _phase(events, consumer.cost, fill if stage.fire_serial
                                              else 0)
     return total + p.out.drain + p.out.groups + p.out.channels
@@ -87,9 +102,9 @@ def predict_cycles(p: Plan, vec: Vectors) -> np.ndarray:
 def dense_cycles(p: Plan) -> int:
     """Cycles of the same engines if nothing were skipped: every input pixel and every neuron
     an event (the all-spiking worst case)."""
-    total = -(-p.pixels // p.stages[0].ways) * p.stages[0].cost
+    total = INPUT_FILL + -(-p.pixels // p.stages[0].ways) * p.stages[0].cost
     for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
-        fill = p.T + 2 if stage.fire_serial else 1
+        fill = scan_fill(stage, p.T)
         slots = stage.groups * stage.positions
         shakes = -(-stage.channels * stage.positions // consumer.ways)
         total += stage.drain + fill + max(shakes * consumer.cost,

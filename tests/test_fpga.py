@@ -155,15 +155,16 @@ def test_cycle_model_hand_case():
     """mlp 16-12-8-5, P = 4 (groups 3, 2, 2), lanes 16, all-zero image, silent thresholds.
 
     Nothing fires anywhere, so every producer group costs 1 cycle:
-    input: 1 beat -> 1; fc: 6 (marker drain) + 1 (scan fill) + 3 slots; fc2: 6 + 1 + 2;
-    output: 6 (drain) + 2 (group readout) + 5 (argmax scan) = 1 + 10 + 9 + 13 = 33.
+    input: 1 (beat register) + 1 beat -> 2; fc: 6 (marker drain) + 2 (scan fill: parallel fire,
+    compares registered) + 3 slots; fc2: 6 + 2 + 2; output: 6 (drain) + 2 (group readout) + 5
+    (argmax scan) = 2 + 11 + 10 + 13 = 36.
     """
     net = _net("silent", "real")
     vec = vectors.make(net, np.zeros((1, 16), np.uint8))
     p = fpga.plan(net, "rnd", {"num_pe": 4, "lanes": 16})
     assert [s.groups for s in p.stages] == [3, 2, 2]
     assert fpga_view.INTEGRATOR_DRAIN == 6
-    assert int(fpga.predict_cycles(p, vec)[0]) == 1 + (6 + 1 + 3) + (6 + 1 + 2) + (6 + 2 + 5)
+    assert int(fpga.predict_cycles(p, vec)[0]) == 2 + (6 + 2 + 3) + (6 + 2 + 2) + (6 + 2 + 5)
 
 
 def test_conv_plan_costs():

@@ -1,9 +1,17 @@
-// Zero-skipping event arbiter: turns a group of lanes (a mask of lanes holding an event) into
-// up to Ways events per cycle on a valid/ready stream, lowest lanes first (way 0 the lowest);
-// lanes without an event cost nothing. The group is finished (group_done_o) in the cycle its
-// last events are accepted, or, for a group without events, in a cycle the downstream is ready.
-// Waiting for ready on empty groups keeps the cost of every group exact:
-// max(1, ceil(events / Ways) * cycles_per_handshake_downstream).
+// Zero-skipping event arbiter with registered outputs: takes a group (a mask of lanes holding
+// an event) and offers up to Ways of its lanes per handshake on a valid/ready stream; lanes
+// without an event cost nothing. Way 0 is the lowest lane still pending, way 1 (Ways = 2) the
+// highest, so a group of e events takes exactly ceil(e / Ways) handshakes (the order of events
+// is free: consumers integrate, and integration does not depend on order).
+//
+// Timing: the group on mask_i is taken (group_take_o) in a cycle where group_valid_i is high and
+// the arbiter is free (free_o: no group held, or the held group's last handshake happens now);
+// its first handshake is offered from the next cycle. Every handshake's lanes are encoded one
+// cycle ahead into registers (evt_ways_o, evt_lane_o come straight from flip-flops), so the
+// priority encoding of a wide mask never shares a path with the consumer. A group without
+// events still holds the arbiter for one cycle in which the consumer is ready
+// (group_done_o without evt_valid_o), which keeps the cost of every group exact:
+// max(1, ceil(events / Ways) * cycles_per_handshake_downstream), back to back.
 `default_nettype none
 
 module ttfs_event_arbiter #(
@@ -14,62 +22,160 @@ module ttfs_event_arbiter #(
   input  wire logic                     clk_i,
   input  wire logic                     rst_ni,
   input  wire logic                     clear_i,        // synchronous: forget the group
-  input  wire logic                     group_valid_i,  // mask_i is presented (held until done)
+  input  wire logic                     group_valid_i,  // mask_i is offered
   input  wire logic [Lanes-1:0]         mask_i,
-  output      logic                     group_done_o,
+  output      logic                     group_take_o,   // mask_i is taken at this edge
+  output      logic                     free_o,         // a group can be taken now
+  output      logic                     busy_o,         // a group is held
+  output      logic                     group_done_o,   // the held group finishes now
   output      logic                     evt_valid_o,
   input  wire logic                     evt_ready_i,
   output      logic [Ways-1:0]          evt_ways_o,     // way k holds an event
   output      logic [Ways*LaneBits-1:0] evt_lane_o      // lane of way k at [k*LaneBits +:]
 );
 
-  logic [Lanes-1:0] sent_q, sent_d;   // lanes of the current group already emitted
-  logic [Lanes-1:0] pending, taken;
+  // The encoder works on blocks of Blk lanes (priority within a block, then across blocks), so
+  // its depth grows with log(Lanes), not with a Lanes-bit carry chain.
+  localparam int Blk     = (Lanes < 16) ? Lanes : 16;
+  localparam int Blocks  = (Lanes + Blk - 1) / Blk;
+  localparam int BlkBits = (Blk > 1) ? $clog2(Blk) : 1;
+  localparam int Padded  = Blocks * Blk;
 
-  assign pending = mask_i & ~sent_q;
+  logic                     busy_q, final_q, step;
+  logic [Lanes-1:0]         rest_q;
+  logic [Ways-1:0]          ways_q;
+  logic [Ways*LaneBits-1:0] lane_q;
+  // encodings of both sources (0: mask_i of a group being taken, 1: the lanes left), muxed last
+  logic [2*Lanes-1:0]         rest_e;    // source s at [s*Lanes +: Lanes], likewise below
+  logic [1:0]                 final_e;
+  logic [2*Ways-1:0]          ways_e;
+  logic [2*Ways*LaneBits-1:0] lane_e;
 
-  // Way k takes the lowest lane still pending after ways 0..k-1: a one-hot (x & -x, a carry
-  // chain) encoded to binary by OR trees (bit b of the lane = OR of the lanes with bit b set).
-  always_comb begin
-    logic [Lanes-1:0] left, onehot;
-    left       = pending;
-    taken      = '0;
-    evt_ways_o = '0;
-    evt_lane_o = '0;
-    for (int k = 0; k < Ways; k++) begin
-      onehot        = left & ~(left - Lanes'(1));
-      evt_ways_o[k] = left != '0;
-      for (int b = 0; b < LaneBits; b++) begin
-        for (int i = 0; i < Lanes; i++) begin
-          if (((i >> b) & 1) != 0) begin
-            evt_lane_o[k*LaneBits + b] = evt_lane_o[k*LaneBits + b] | onehot[i];
+  assign evt_valid_o  = busy_q && ways_q[0];
+  assign evt_ways_o   = ways_q;
+  assign evt_lane_o   = lane_q;
+  assign busy_o       = busy_q;
+  assign group_done_o = busy_q && final_q && evt_ready_i;
+  assign free_o       = !busy_q || group_done_o;
+  assign group_take_o = group_valid_i && free_o;
+  // the held group goes on with its next handshake
+  assign step         = busy_q && !final_q && evt_ready_i;
+
+  // Next handshake of a source x: way 0 the lowest set lane, way 1 (Ways = 2) the highest; per
+  // block: any, lowest/highest local index, whether it holds two or three lanes; across blocks:
+  // the first (last) non-empty block. final: nothing is left after this handshake.
+  for (genvar src = 0; src < 2; src++) begin : g_src
+    logic [Padded-1:0]         x, lo_hot, hi_hot;
+    logic [Blocks-1:0]         any, two, three, lo_first, hi_first;
+    logic [Blocks*LaneBits-1:0] lo_lanes, hi_lanes;   // block b's lane if it is first / last
+    logic                      ge2, ge3, blocks2, blocks3;
+    assign x = Padded'(src == 0 ? mask_i : rest_q);
+
+    for (genvar b = 0; b < Blocks; b++) begin : g_blk
+      logic [Blk-1:0]     xb, below, above;   // below[i]: a lane under i is set; above likewise
+      logic [BlkBits-1:0] lo, hi;
+      assign xb = x[b*Blk +: Blk];
+      logic               any_b, two_b, three_b;
+      always_comb begin
+        logic seen1, seen2, seen3;
+        lo    = '0;
+        hi    = '0;
+        seen1 = 1'b0;
+        seen2 = 1'b0;
+        seen3 = 1'b0;
+        for (int i = 0; i < Blk; i++) begin
+          below[i] = seen1;
+          seen3    = seen3 | (seen2 & xb[i]);
+          seen2    = seen2 | (seen1 & xb[i]);
+          seen1    = seen1 | xb[i];
+          if (xb[i]) begin
+            hi = BlkBits'(i);
+          end
+        end
+        any_b   = seen1;
+        two_b   = seen2;
+        three_b = seen3;
+        seen1   = 1'b0;
+        for (int i = Blk - 1; i >= 0; i--) begin
+          above[i] = seen1;
+          seen1    = seen1 | xb[i];
+          if (xb[i]) begin
+            lo = BlkBits'(i);
           end
         end
       end
-      taken = taken | onehot;
-      left  = left & ~onehot;
+      assign any[b]   = any_b;
+      assign two[b]   = two_b;
+      assign three[b] = three_b;
+      assign lo_hot[b*Blk +: Blk] = xb & ~below & {Blk{lo_first[b]}};
+      assign hi_hot[b*Blk +: Blk] = xb & ~above & {Blk{hi_first[b]}};
+      assign lo_lanes[b*LaneBits +: LaneBits] = lo_first[b] ? LaneBits'(b * Blk) + LaneBits'(lo) : '0;
+      assign hi_lanes[b*LaneBits +: LaneBits] = hi_first[b] ? LaneBits'(b * Blk) + LaneBits'(hi) : '0;
     end
-  end
 
-  assign evt_valid_o  = group_valid_i && (pending != '0);
-  assign group_done_o = group_valid_i && evt_ready_i && ((pending & ~taken) == '0);
+    always_comb begin
+      logic seen1, seen2, seen3;
+      seen1 = 1'b0;
+      seen2 = 1'b0;
+      seen3 = 1'b0;
+      for (int b = 0; b < Blocks; b++) begin
+        lo_first[b] = any[b] & !seen1;
+        seen3       = seen3 | (seen2 & any[b]);
+        seen2       = seen2 | (seen1 & any[b]);
+        seen1       = seen1 | any[b];
+      end
+      blocks2 = seen2;
+      blocks3 = seen3;
+      seen1   = 1'b0;
+      for (int b = Blocks - 1; b >= 0; b--) begin
+        hi_first[b] = any[b] & !seen1;
+        seen1       = seen1 | any[b];
+      end
+      ge2 = (two != '0) || blocks2;
+      ge3 = (three != '0) || blocks3 || ((two != '0) && blocks2);
+    end
 
-  always_comb begin
-    sent_d = sent_q;
-    if (group_done_o) begin
-      sent_d = '0;
-    end else if (evt_valid_o && evt_ready_i) begin
-      sent_d = sent_q | taken;
+    always_comb begin
+      logic [LaneBits-1:0] lo_lane, hi_lane;
+      lo_lane = '0;
+      hi_lane = '0;
+      for (int b = 0; b < Blocks; b++) begin
+        lo_lane = lo_lane | lo_lanes[b*LaneBits +: LaneBits];
+        hi_lane = hi_lane | hi_lanes[b*LaneBits +: LaneBits];
+      end
+      ways_e[src*Ways +: Ways]                 = '0;
+      lane_e[src*Ways*LaneBits +: Ways*LaneBits] = '0;
+      ways_e[src*Ways]                         = any != '0;
+      lane_e[src*Ways*LaneBits +: LaneBits]    = lo_lane;
+      rest_e[src*Lanes +: Lanes]               = Lanes'(x & ~lo_hot);
+      final_e[src]                             = !ge2;
+      if (Ways > 1) begin
+        ways_e[src*Ways + Ways - 1]                                = ge2;
+        lane_e[src*Ways*LaneBits + (Ways-1)*LaneBits +: LaneBits] = hi_lane;
+        rest_e[src*Lanes +: Lanes]                                 = Lanes'(x & ~lo_hot & ~hi_hot);
+        final_e[src]                                               = !ge3;
+      end
     end
   end
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      sent_q <= '0;
+      busy_q <= 1'b0;
     end else if (clear_i) begin
-      sent_q <= '0;
-    end else begin
-      sent_q <= sent_d;
+      busy_q <= 1'b0;
+    end else if (group_take_o) begin
+      busy_q <= 1'b1;
+    end else if (group_done_o) begin
+      busy_q <= 1'b0;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (group_take_o || step) begin
+      rest_q  <= group_take_o ? rest_e[0 +: Lanes] : rest_e[Lanes +: Lanes];
+      final_q <= group_take_o ? final_e[0] : final_e[1];
+      ways_q  <= group_take_o ? ways_e[0 +: Ways] : ways_e[Ways +: Ways];
+      lane_q  <= group_take_o ? lane_e[0 +: Ways*LaneBits] : lane_e[Ways*LaneBits +: Ways*LaneBits];
     end
   end
 

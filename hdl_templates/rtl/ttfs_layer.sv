@@ -3,7 +3,8 @@
 // lanes; the spike time of a membrane v is the first t in [0, T-1] with v >= Theta[t]:
 //   parallel fire (FireSerial = 0): t_spike = #{t : v < Theta[t]} with T compares per lane
 //     (Theta is non-increasing, so the steps below threshold form a prefix; t_spike = T means
-//     no spike), one slot per cycle;
+//     no spike), one slot per cycle; the compares are registered in the scan (MaskReg) before
+//     the arbiter encodes them (scan fill 2 cycles);
 //   serial fire (FireSerial = 1): one compare per lane stepping t = 0..T-1, T + 1 cycles per
 //     slot (overlapped with the previous slot's events): for wide, few-slot layers. Spiking lanes leave as events (neuron index, t_spike); events are in neuron
 // order, not in time order: consumers integrate, and integration does not depend on order.
@@ -147,6 +148,7 @@ module ttfs_layer #(
     logic [NumPe*AccBits-1:0]  hold_q;
     logic [NumPe-1:0]          found_q;
     logic [NumPe*TimeBits-1:0] time_q;
+    logic signed [AccBits-1:0] theta_q;   // Theta[t_q], read one cycle ahead (broadcast)
 
     assign capture = integrated && scan_more && !run_q && !avail_q;
     assign avail   = avail_q;
@@ -167,8 +169,8 @@ module ttfs_layer #(
           avail_q <= 1'b0;
         end
         if (capture) begin
-          run_q <= 1'b1;
-          t_q   <= '0;
+          run_q   <= 1'b1;
+          t_q     <= '0;
         end else if (run_q) begin
           t_q <= t_q + 1'b1;
           if (t_q == CountBits'(T - 1)) begin
@@ -179,6 +181,15 @@ module ttfs_layer #(
       end
     end
 
+    // the threshold of the next step, so the broadcast to every lane starts at a flip-flop
+    always_ff @(posedge clk_i) begin
+      if (capture || (t_q == CountBits'(T - 1))) begin
+        theta_q <= theta_rom[0];
+      end else begin
+        theta_q <= theta_rom[TimeBits'(t_q + 1'b1)];
+      end
+    end
+
     for (genvar p = 0; p < NumPe; p++) begin : g_lane
       always_ff @(posedge clk_i) begin
         if (capture) begin
@@ -186,7 +197,7 @@ module ttfs_layer #(
           found_q[p]                     <= 1'b0;
           time_q[p*TimeBits +: TimeBits] <= '0;
         end else if (run_q && !found_q[p] &&
-                     ($signed(hold_q[p*AccBits +: AccBits]) >= theta_rom[t_q[TimeBits-1:0]])) begin
+                     ($signed(hold_q[p*AccBits +: AccBits]) >= theta_q)) begin
           found_q[p]                      <= 1'b1;
           time_q[p*TimeBits +: TimeBits] <= t_q[TimeBits-1:0];
         end
@@ -202,7 +213,8 @@ module ttfs_layer #(
     .GroupBits  (GroupBits),
     .CodeBits   (TimeBits),
     .OutIdxBits (OutIdxBits),
-    .Ways       (OutWays)
+    .Ways       (OutWays),
+    .MaskReg    (!FireSerial)   // parallel fire: compares registered before the arbiter
   ) u_scan (
     .clk_i,
     .rst_ni,

@@ -2,11 +2,18 @@
 // s = g * Positions + pos (g = 0..Groups-1, pos = 0..Positions-1) in order, one per cycle at
 // best. It names the slot to read one cycle ahead (read_slot_o, read_group_o); mask_i/code_i
 // carry, for every lane, whether the neuron of the slot read in the previous cycle emits an
-// event and its code (when avail_i; a slow producer holds avail_i low until they are). A loaded slot's events leave one per cycle through the arbiter, lowest
-// lane first, with index (g * Lanes + lane) * Positions + pos; a slot without events costs one
-// cycle. Up to Ways events leave per handshake. After the last slot the end marker is sent; its
-// handshake pulses release_o and rearms the scan. Cost with a consumer that takes a handshake
-// every C cycles: 1 (fill) + sum over slots of max(1, ceil(events / Ways) * C).
+// event and its code (when avail_i; a slow producer holds avail_i low until they are). A loaded
+// slot's events leave through ttfs_event_arbiter (registered lanes; Ways events per handshake:
+// the lowest and the highest lane left) with index (g * Lanes + lane) * Positions + pos; a slot
+// without events costs one cycle. After the last slot the end marker is sent; its handshake
+// pulses release_o and rearms the scan.
+// MaskReg = 0: mask_i goes straight into the arbiter's encoder when the slot is loaded (for
+// producers whose mask comes from flip-flops, e.g. serial fire); the first slot's events leave
+// the cycle after it was loaded. MaskReg = 1: the loaded slot is registered first (for
+// producers whose mask is combinational, e.g. parallel fire compares) and enters the arbiter
+// one cycle later; while the arbiter works on a slot the next one waits in that register.
+// Cost with a consumer that takes a handshake every C cycles:
+// (1 + MaskReg) (fill) + sum over slots of max(1, ceil(events / Ways) * C).
 `default_nettype none
 
 module ttfs_scan #(
@@ -17,7 +24,8 @@ module ttfs_scan #(
   parameter int GroupBits  = 1,   // port width: max(1, clog2(Groups))
   parameter int CodeBits   = 3,
   parameter int OutIdxBits = 4,
-  parameter int Ways       = 1    // events per handshake (1 or 2)
+  parameter int Ways       = 1,   // events per handshake (1 or 2)
+  parameter bit MaskReg    = 1'b0 // register the loaded slot before the arbiter
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_ni,
@@ -44,15 +52,57 @@ module ttfs_scan #(
   localparam int Slots    = Groups * Positions;
   localparam int IdxWide  = $clog2(Groups * Lanes * Positions + 1) + 1;   // index arithmetic
 
-  logic                      load, group_done, arb_valid;
-  logic                      full_q, full_d, more_q, more_d, end_q, end_d;
-  logic [Lanes-1:0]          mask_q;
-  logic [Lanes*CodeBits-1:0] code_q;
-  logic [OutIdxBits-1:0]     base_q;      // index of lane 0 of the loaded slot
+  logic                      load, take, group_done, arb_valid, offer_valid;
+  logic                      more_q, more_d, end_q, end_d;
+  logic [Lanes-1:0]          offer_mask;
+  logic [Lanes*CodeBits-1:0] offer_code, code_q;
+  logic [OutIdxBits-1:0]     slot_base, offer_base, base_q;   // index of lane 0 of a slot
   logic [SlotBits-1:0]       next_slot_q, next_slot_d;
   logic [GroupBits-1:0]      next_g_q, next_g_d;
   logic [PosBits-1:0]        next_pos_q, next_pos_d;
   logic [Ways*LaneBits-1:0]  lane;
+  logic                      arb_free, arb_busy, held;   // held: a loaded slot waits (MaskReg)
+
+  assign slot_base = OutIdxBits'(IdxWide'(next_g_q) * IdxWide'(Lanes * Positions)
+                                 + IdxWide'(next_pos_q));
+
+  if (MaskReg) begin : g_reg
+    logic                      full_q;
+    logic [Lanes-1:0]          mask_q;
+    logic [Lanes*CodeBits-1:0] code_a_q;
+    logic [OutIdxBits-1:0]     base_a_q;
+    assign load        = start_i && avail_i && more_q && (!full_q || take);
+    assign offer_valid = full_q;
+    assign offer_mask  = mask_q;
+    assign offer_code  = code_a_q;
+    assign offer_base  = base_a_q;
+    assign held        = full_q;
+    always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        full_q <= 1'b0;
+      end else if (clear_i) begin
+        full_q <= 1'b0;
+      end else if (load) begin
+        full_q <= 1'b1;
+      end else if (take) begin
+        full_q <= 1'b0;
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      if (load) begin
+        mask_q   <= mask_i;
+        code_a_q <= code_i;
+        base_a_q <= slot_base;
+      end
+    end
+  end else begin : g_direct
+    assign load        = take;
+    assign offer_valid = start_i && avail_i && more_q;
+    assign offer_mask  = mask_i;
+    assign offer_code  = code_i;
+    assign offer_base  = slot_base;
+    assign held        = 1'b0;
+  end
 
   ttfs_event_arbiter #(
     .Lanes    (Lanes),
@@ -62,8 +112,11 @@ module ttfs_scan #(
     .clk_i,
     .rst_ni,
     .clear_i,
-    .group_valid_i (full_q),
-    .mask_i        (mask_q),
+    .group_valid_i (offer_valid),
+    .mask_i        (offer_mask),
+    .group_take_o  (take),
+    .free_o        (arb_free),
+    .busy_o        (arb_busy),
     .group_done_o  (group_done),
     .evt_valid_o   (arb_valid),
     .evt_ready_i,
@@ -71,7 +124,6 @@ module ttfs_scan #(
     .evt_lane_o    (lane)
   );
 
-  assign load         = start_i && avail_i && more_q && (!full_q || group_done);
   assign more_o       = more_q;
   assign load_o       = load;
   assign evt_valid_o  = arb_valid || end_q;
@@ -88,14 +140,12 @@ module ttfs_scan #(
   assign read_group_o = next_g_d;
 
   always_comb begin
-    full_d      = full_q && !group_done;
     more_d      = more_q;
-    end_d       = end_q || (full_q && group_done && !more_q);
+    end_d       = end_q || (group_done && !more_q && !held);
     next_slot_d = next_slot_q;
     next_g_d    = next_g_q;
     next_pos_d  = next_pos_q;
     if (load) begin
-      full_d = 1'b1;
       if (next_slot_q == SlotBits'(Slots - 1)) begin
         next_slot_d = '0;
         next_g_d    = '0;
@@ -119,21 +169,18 @@ module ttfs_scan #(
 
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      full_q      <= 1'b0;
       more_q      <= 1'b1;
       end_q       <= 1'b0;
       next_slot_q <= '0;
       next_g_q    <= '0;
       next_pos_q  <= '0;
     end else if (clear_i) begin
-      full_q      <= 1'b0;
       more_q      <= 1'b1;
       end_q       <= 1'b0;
       next_slot_q <= '0;
       next_g_q    <= '0;
       next_pos_q  <= '0;
     end else begin
-      full_q      <= full_d;
       more_q      <= more_d;
       end_q       <= end_d;
       next_slot_q <= next_slot_d;
@@ -142,14 +189,16 @@ module ttfs_scan #(
     end
   end
 
+  // The payload of the slot in the arbiter: codes of its lanes and the index of its lane 0.
   always_ff @(posedge clk_i) begin
-    if (load) begin
-      mask_q <= mask_i;
-      code_q <= code_i;
-      base_q <= OutIdxBits'(IdxWide'(next_g_q) * IdxWide'(Lanes * Positions)
-                            + IdxWide'(next_pos_q));
+    if (take) begin
+      code_q <= offer_code;
+      base_q <= offer_base;
     end
   end
+
+  logic unused_busy;
+  assign unused_busy = arb_busy ^ arb_free;
 
 endmodule
 
