@@ -325,24 +325,32 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     a copy of the export (one folder per `sim`, so the simulator builds once; separate `sim`
     values may run at the same time) holding that range of vectors.npz and of tb/design.json's
     per-vector lists; ttfs-verify also repeats a chunk's first 8 vectors with random input gaps
-    and output back-pressure. Returns {"sim", "ok", "vectors" (checked), "asked", "corners",
-    "images", "cases" (per simulator: passed, failed), "first_divergence" (vector numbers of
-    the whole export), "seconds", "load"}, or None when nothing was checked."""
+    and output back-pressure. `args.max_cycles` (for a slow simulator) keeps only those of the
+    first n vectors whose predicted cycles are at most that. Returns {"sim", "ok", "vectors"
+    (checked), "asked", "corners", "images", "max_cycles", "cases" (per simulator: passed,
+    failed), "first_divergence" (vector numbers of the whole export), "seconds", "load"}, or
+    None when nothing was checked."""
     out = folder / "export"
     with np.load(out / "vectors.npz", allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     total = len(arrays["inputs"])
     n = min(n, total)
     kind = arrays.get("kind", np.full(total, "image"))
+    picked = np.arange(n)
+    if args.max_cycles:
+        picked = picked[np.asarray(design["predicted_cycles"][:n]) <= args.max_cycles]
     key = rtl_key(out, design)
     size = max(1, args.chunk or n)
     chunks = []
-    for a in range(0, n, size):
-        b = min(n, a + size)
-        cache = folder / "bitexact" / f"{key}-{sim}-{a}-{b}.json"
+    for a in range(0, len(picked), size):
+        b = min(len(picked), a + size)
+        rows = picked[a:b]
+        tag = (f"{rows[0]}-{rows[-1] + 1}" if rows[-1] - rows[0] + 1 == len(rows) else
+               hashlib.sha256(rows.tobytes()).hexdigest()[:12])
+        cache = folder / "bitexact" / f"{key}-{sim}-{tag}.json"
         if not cache.exists() and not args.saved:
             cache.parent.mkdir(exist_ok=True)
-            cache.write_text(json.dumps(_verify_chunk(folder, design, arrays, a, b, sim, args),
+            cache.write_text(json.dumps(_verify_chunk(folder, design, arrays, rows, sim, args),
                                         indent=1))
         if not cache.exists():
             break
@@ -351,7 +359,7 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
             break                                # the first divergence is what matters
     if not chunks:
         return None
-    checked = chunks[-1]["range"][1]
+    done = np.concatenate([np.asarray(c.get("rows") or range(*c["range"]), int) for c in chunks])
     cases: dict[str, dict] = {}
     for c in chunks:
         for case in c["cases"]:
@@ -362,10 +370,10 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     bad = next((c for c in chunks if not c["ok"]), None)
     div = dict(bad["first_divergence"] or {}) if bad else None
     if div and "sample" in div:
-        div["sample"] += bad["range"][0]
-    return {"sim": sim, "ok": bad is None, "vectors": checked, "asked": n,
-            "corners": int(np.sum(kind[:checked] == "corner")),
-            "images": int(np.sum(kind[:checked] == "image")),
+        div["sample"] = (bad.get("rows") or list(range(*bad["range"])))[div["sample"]]
+    return {"sim": sim, "ok": bad is None, "vectors": len(done), "asked": len(picked),
+            "corners": int(np.sum(kind[done] == "corner")),
+            "images": int(np.sum(kind[done] == "image")), "max_cycles": args.max_cycles,
             "cases": [c for c in cases.values() if c["name"] != "lint"],
             "first_divergence": div, "tail": bad["tail"] if bad else [],
             "seconds": round(sum(c["seconds"] for c in chunks), 1),
@@ -373,21 +381,22 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
             "commit": chunks[0].get("commit"), "chunks": len(chunks)}
 
 
-def _verify_chunk(folder: Path, design: dict, arrays: dict, a: int, b: int, simulator: str,
+def _verify_chunk(folder: Path, design: dict, arrays: dict, rows: np.ndarray, simulator: str,
                   args) -> dict:
-    """ttfs-verify --sim SIMULATOR --no-synth of vectors a..b-1 of `folder`'s export (see
+    """ttfs-verify --sim SIMULATOR --no-synth of the vectors `rows` of `folder`'s export (see
     `bit_exact`)."""
     out, sim = folder / "export", folder / f"sim-{simulator}"
     total = len(arrays["inputs"])
     if not (sim / "rtl").exists() or rtl_key(sim, design) != rtl_key(out, design):
         shutil.rmtree(sim, ignore_errors=True)
         shutil.copytree(out, sim)
-    np.savez(sim / "vectors.npz", **{k: v[a:b] if v.ndim and len(v) == total and k != "layers"
+    np.savez(sim / "vectors.npz", **{k: v[rows] if v.ndim and len(v) == total and k != "layers"
                                     else v for k, v in arrays.items()})
-    part = dict(design, **{k: design[k][a:b] for k in ("predicted_cycles", "synaptic_ops")})
+    part = dict(design, **{k: [design[k][i] for i in rows]
+                           for k in ("predicted_cycles", "synaptic_ops")})
     (sim / "tb" / "design.json").write_text(json.dumps(part, indent=1) + "\n")
     log(f"{folder.parent.name} {folder.name}: ttfs-verify --sim {simulator}, vectors "
-        f"{a}..{b - 1} ...")
+        f"{rows[0]}..{rows[-1]} ({len(rows)}, {sum(part['predicted_cycles']):,} cycles) ...")
     report = sim.parent / f"verify-{simulator}.json"
     report.unlink(missing_ok=True)
     load0, t0 = loadavg(), time.monotonic()
@@ -395,7 +404,8 @@ def _verify_chunk(folder: Path, design: dict, arrays: dict, a: int, b: int, simu
                "--no-synth", "-q", "--json", str(report), "--build-dir",
                str(folder / "verify")], args.pythonpath)
     data = json.loads(report.read_text()) if report.exists() else {}
-    result = {"ok": res.returncode == 0, "exit": res.returncode, "range": [a, b],
+    result = {"ok": res.returncode == 0, "exit": res.returncode,
+              "range": [int(rows[0]), int(rows[-1]) + 1], "rows": [int(i) for i in rows],
               "cases": [{k: c.get(k) for k in ("name", "status", "passed", "failed")}
                         for c in data.get("cases", [])],
               "first_divergence": data.get("first_divergence"),
@@ -418,6 +428,8 @@ def exact_text(result: list | dict | str | None) -> str:
     if not result or isinstance(result, str):
         return result or "not checked"
     over = f"{result['corners']} corner + {result['images']} image vectors"
+    if result.get("max_cycles"):
+        over += f" (those of at most {result['max_cycles']:,} cycles)"
     if result.get("vectors", 0) < result.get("asked", 0):
         over += f" (of the {result['asked']} asked: stopped)"
     if result["ok"]:
@@ -607,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=25,
                     help="--bit-exact checks this many vectors per ttfs-verify run (each "
                          "chunk's result is kept; default 25)")
+    ap.add_argument("--max-cycles", type=int, default=0, metavar="C",
+                    help="--bit-exact: only the vectors whose predicted cycles are <= C (a "
+                         "subset for a slow simulator; default 0: all)")
     ap.add_argument("--commit", default="HEAD",
                     help="export from this commit (a git archive snapshot; default HEAD)")
     ap.add_argument("--pnr-args", default="", metavar="ARGS",
