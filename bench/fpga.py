@@ -39,6 +39,8 @@ seconds and the load average (1 min) at its start and end are recorded.
     .venv/bin/python bench/fpga.py --run runs/cnn --config device=lfe5u-85f --no-pnr \
         --bit-exact 137 --no-small                                   # 37 corners + 100 images
     .venv/bin/python bench/fpga.py --run runs/cnn --pnr-args "--router router2" ...
+    .venv/bin/python bench/fpga.py --run runs/cnn --config device=lfe5u-85f@481b6b9 \
+        --config device=lfe5u-85f --saved --doc docs/fpga.md     # rows of two commits
     .venv/bin/python bench/fpga.py ... --doc docs/fpga.md           # write the results section
 
 --doc replaces the section between the two `<!-- bench/fpga.py results -->` markers at the end
@@ -248,11 +250,16 @@ def rtl_key(out: Path, design: dict, *extra) -> str:
 
 def measure(run_dir: Path, network: str, config_text: str, device: str, args) -> Row:
     """Export one configuration, read its cycles and SOPs, place and route it (cached), check it
-    bit-exact on both simulators when asked (cached)."""
+    bit-exact on both simulators when asked (cached). A configuration ending in `@REV` is
+    exported from that commit instead of --commit (rows of several commits in one table)."""
     slug = config_text.replace("=", "").replace(",", "_") or "default"
     folder = args.work / network / slug
     row = Row(network, config_text, device, folder=folder)
     out = folder / "export"
+    config_text, _, rev = config_text.partition("@")
+    if rev and not args.saved:
+        args = argparse.Namespace(**vars(args))
+        args.commit, args.pythonpath = snapshot(rev, args.work)
     try:
         if args.saved:
             if not (out / "tb" / "design.json").exists():
@@ -592,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
                          "config's arch); default: train or reuse both in --work")
     ap.add_argument("--config", action="append", default=None,
                     help=f"target options of one configuration, e.g. num_pe=8,lanes=8 "
-                         f"(repeatable; default {' '.join(DEFAULT_CONFIGS)})")
+                         f"(repeatable; default {' '.join(DEFAULT_CONFIGS)}); a trailing @REV "
+                         f"exports it from that commit instead of --commit")
     ap.add_argument("--device", default="lfe5u-85f", choices=sorted(fpga_flow.DEVICES))
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--images", type=int, default=1000,
