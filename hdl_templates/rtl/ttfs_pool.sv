@@ -1,13 +1,17 @@
 // Max pooling on spike times (window Size x Size, stride Size, a partial border dropped): the
 // output time of a window is the earliest spike time in it, NO_SPIKE when it saw none. Input
 // events (flat index over Channels x InHeight x InWidth, code = spike time) arrive in any order,
-// up to Ways (1 or 2) per handshake, one handshake per cycle: each event is decoded to (channel,
-// window) and registered, then the window's entry keeps min(entry, t). The events of one
-// handshake must be for different lanes (channel mod Lanes), as a scan's are (one slot: distinct
-// channels of one position, and the pool has its producer's lanes). Entries are organised like a layer's membranes: lane l of
-// group g is channel g * Lanes + l, slot g * Positions + (oy * OutWidth + ox). After the end
-// marker (DrainCycles = 2 later), ttfs_scan emits every window that saw a spike, and the
-// marker; its handshake clears the entries for the next inference.
+// up to Ways (1 or 2) per handshake, one handshake per cycle. Entries are organised like a
+// layer's membranes: lane l of group g is channel g * Lanes + l, slot g * Positions +
+// (oy * OutWidth + ox); one memory word per slot holds every lane's entry (seen bit, earliest
+// time), so the events of one handshake must be for one slot and different lanes, as a scan's
+// are (one scan slot: distinct channels of one position, and the pool has its producer's lanes).
+// Pipeline per handshake: decode -> registered (slot, per-lane update) and memory read ->
+// read-modify-write: every updated lane keeps min(entry, t), the word of the previous cycle
+// forwarded when it was the same slot, a slot not written since the release reads as empty
+// (started bits, no clearing pass). After the end marker (DrainCycles = 3 later), ttfs_scan
+// reads a word per slot and emits every window that saw a spike, and the marker; its handshake
+// clears the started bits for the next inference.
 `default_nettype none
 
 module ttfs_pool #(
@@ -47,18 +51,24 @@ module ttfs_pool #(
   localparam int Slots    = Groups * Positions;
   localparam int LaneBits = (Lanes > 1) ? $clog2(Lanes) : 1;
   localparam int DecBits  = IdxBits + 1;   // holds every input index and the channel size
+  localparam int Entry    = TimeBits + 1;  // a lane's entry: {seen, time}
 
   logic                      accept, release_pool;
-  logic [1:0]                last_q;          // end marker taken 1..2 cycles ago
-  // way k's registered event (upd_q[k]: it updates its window)
-  logic [Ways-1:0]           upd_q, upd_valid;
-  logic [Ways*SlotBits-1:0]  upd_slot_q, upd_slot;
-  logic [Ways*LaneBits-1:0]  upd_lane_q, upd_lane;
-  logic [Ways*TimeBits-1:0]  upd_t_q;
-  logic [SlotBits-1:0]       read_slot;
+  logic [2:0]                last_q;          // end marker taken 1..3 cycles ago
+  logic [Ways-1:0]           upd_valid;       // way k updates a window
+  logic [SlotBits-1:0]       upd_slot;        // way 0's (both ways name one slot)
+  logic [Ways*LaneBits-1:0]  upd_lane;
+  logic [Lanes-1:0]          hit, s1_hit_q, s2_hit_q;      // lanes updated by the handshake
+  logic [Lanes*TimeBits-1:0] t_lane, s1_t_q, s2_t_q;       // their times
+  logic                      s1_q, s2_q, last_en_q;
+  logic [SlotBits-1:0]       s1_slot_q, s2_slot_q, last_slot_q, rd_slot, read_slot;
   logic [GroupBits-1:0]      read_group;
-  logic [Lanes-1:0]          mask_q;
-  logic [Lanes*TimeBits-1:0] code_q;
+  logic [Lanes*Entry-1:0]    mem [0:Slots-1];
+  logic [Lanes*Entry-1:0]    rd_q, base, word, last_word_q;
+  logic [Slots-1:0]          started_q;
+  logic                      read_started_q;
+  logic [Lanes-1:0]          mask;
+  logic [Lanes*TimeBits-1:0] code;
   logic                      scan_more, scan_load;
 
   assign evt_ready_o = !last_q[0];
@@ -73,61 +83,91 @@ module ttfs_pool #(
     assign x            = idx % DecBits'(InWidth) / DecBits'(Size);
     assign upd_valid[k] = accept && !evt_last_i && evt_ways_i[k] && (y < DecBits'(OutHeight)) &&
                           (x < DecBits'(OutWidth));
-    assign upd_slot[k*SlotBits +: SlotBits] =
-        SlotBits'(c / DecBits'(Lanes) * DecBits'(Positions) + y * DecBits'(OutWidth) + x);
+    if (k == 0) begin : g_slot
+      assign upd_slot = SlotBits'(c / DecBits'(Lanes) * DecBits'(Positions)
+                                  + y * DecBits'(OutWidth) + x);
+    end
     assign upd_lane[k*LaneBits +: LaneBits] = LaneBits'(c % DecBits'(Lanes));
   end
 
+  // Per lane: the way addressed to it (way 1 is Ways - 1, i.e. way 0 when Ways = 1).
+  for (genvar l = 0; l < Lanes; l++) begin : g_hit
+    logic hit0, hit1;
+    assign hit0   = upd_valid[0] && (upd_lane[LaneBits-1:0] == LaneBits'(l));
+    assign hit1   = upd_valid[Ways-1] &&
+                    (upd_lane[(Ways-1)*LaneBits +: LaneBits] == LaneBits'(l));
+    assign hit[l] = hit0 || hit1;
+    assign t_lane[l*TimeBits +: TimeBits] =
+        hit1 ? evt_code_i[(Ways-1)*TimeBits +: TimeBits] : evt_code_i[TimeBits-1:0];
+  end
+
+  // Read-modify-write: base = the word written in the previous cycle if that was the same slot
+  // (the memory has not returned it yet), else the memory word if the slot was written since
+  // the release, else empty; each updated lane keeps min(entry, t).
+  always_comb begin
+    logic seen;
+    if (last_en_q && (last_slot_q == s2_slot_q)) begin
+      base = last_word_q;
+    end else if (started_q[s2_slot_q]) begin
+      base = rd_q;
+    end else begin
+      base = '0;
+    end
+    word = base;
+    for (int l = 0; l < Lanes; l++) begin
+      seen = base[l*Entry + TimeBits];
+      if (s2_hit_q[l] && (!seen || (s2_t_q[l*TimeBits +: TimeBits] <
+                                    base[l*Entry +: TimeBits]))) begin
+        word[l*Entry +: Entry] = {1'b1, s2_t_q[l*TimeBits +: TimeBits]};
+      end
+    end
+  end
+
+  assign rd_slot = last_q[0] ? read_slot : s1_slot_q;
+
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      last_q <= '0;
-      upd_q  <= '0;
+      last_q    <= '0;
+      s1_q      <= 1'b0;
+      s2_q      <= 1'b0;
+      last_en_q <= 1'b0;
+      started_q <= '0;
     end else if (clear_i || release_pool) begin
-      last_q <= '0;
-      upd_q  <= '0;
+      last_q    <= '0;
+      s1_q      <= 1'b0;
+      s2_q      <= 1'b0;
+      last_en_q <= 1'b0;
+      started_q <= '0;
     end else begin
-      last_q <= {last_q[0], last_q[0] || (accept && evt_last_i)};
-      upd_q  <= upd_valid;
+      last_q    <= {last_q[1:0], last_q[0] || (accept && evt_last_i)};
+      s1_q      <= |upd_valid;
+      s2_q      <= s1_q;
+      last_en_q <= s2_q;
+      if (s2_q) begin
+        started_q[s2_slot_q] <= 1'b1;
+      end
     end
   end
 
   always_ff @(posedge clk_i) begin
-    upd_slot_q <= upd_slot;
-    upd_lane_q <= upd_lane;
-    upd_t_q    <= evt_code_i;
+    s1_slot_q      <= upd_slot;
+    s1_hit_q       <= hit;
+    s1_t_q         <= t_lane;
+    s2_slot_q      <= s1_slot_q;
+    s2_hit_q       <= s1_hit_q;
+    s2_t_q         <= s1_t_q;
+    last_slot_q    <= s2_slot_q;
+    last_word_q    <= word;
+    rd_q           <= mem[rd_slot];
+    read_started_q <= started_q[read_slot];
+    if (s2_q) begin
+      mem[s2_slot_q] <= word;
+    end
   end
 
   for (genvar l = 0; l < Lanes; l++) begin : g_lane
-    logic [TimeBits-1:0] time_q [0:Slots-1];
-    logic [Slots-1:0]    seen_q;
-    logic                write, hit0, hit1;
-    logic [SlotBits-1:0] slot;
-    logic [TimeBits-1:0] t;
-
-    // the way addressed to this lane (at most one; way 1 is Ways - 1, i.e. way 0 when Ways = 1)
-    assign hit0  = upd_q[0] && (upd_lane_q[LaneBits-1:0] == LaneBits'(l));
-    assign hit1  = upd_q[Ways-1] && (upd_lane_q[(Ways-1)*LaneBits +: LaneBits] == LaneBits'(l));
-    assign slot  = hit1 ? upd_slot_q[(Ways-1)*SlotBits +: SlotBits] : upd_slot_q[SlotBits-1:0];
-    assign t     = hit1 ? upd_t_q[(Ways-1)*TimeBits +: TimeBits] : upd_t_q[TimeBits-1:0];
-    assign write = (hit0 || hit1) && (!seen_q[slot] || (t < time_q[slot]));
-
-    always_ff @(posedge clk_i or negedge rst_ni) begin
-      if (!rst_ni) begin
-        seen_q <= '0;
-      end else if (clear_i || release_pool) begin
-        seen_q <= '0;
-      end else if (write) begin
-        seen_q[slot] <= 1'b1;
-      end
-    end
-
-    always_ff @(posedge clk_i) begin
-      if (write) begin
-        time_q[slot] <= t;
-      end
-      mask_q[l]                         <= seen_q[read_slot];
-      code_q[l*TimeBits +: TimeBits]    <= time_q[read_slot];
-    end
+    assign mask[l] = read_started_q && rd_q[l*Entry + TimeBits];
+    assign code[l*TimeBits +: TimeBits] = rd_q[l*Entry +: TimeBits];
   end
 
   ttfs_scan #(
@@ -143,14 +183,14 @@ module ttfs_pool #(
     .clk_i,
     .rst_ni,
     .clear_i,
-    .start_i      (last_q[1]),
+    .start_i      (last_q[2]),
     .avail_i      (1'b1),
     .more_o       (scan_more),
     .load_o       (scan_load),
     .read_slot_o  (read_slot),
     .read_group_o (read_group),
-    .mask_i       (mask_q),
-    .code_i       (code_q),
+    .mask_i       (mask),
+    .code_i       (code),
     .evt_valid_o,
     .evt_ready_i,
     .evt_last_o,

@@ -1,7 +1,7 @@
 """ttfs_pool: random spike events (any order, partial border included) -> one event per window
 with its earliest time, then the end marker; twice, so the entries must clear in between. With
-Ways = 2, handshakes carry two events of different lanes (or one); with OutWays = 2 the output
-handshakes carry up to two windows."""
+Ways = 2, handshakes carry two events of one window position and different lanes (or one), as a
+scan slot's; with OutWays = 2 the output handshakes carry up to two windows."""
 
 from __future__ import annotations
 
@@ -24,17 +24,21 @@ def _expected(events: dict, c: int, h: int, w: int, size: int) -> dict:
     return out
 
 
-def _handshakes(events: list, p: dict, plane: int, rng: random.Random) -> list:
-    """Events -> handshakes ([(index, t), ...], last=0) of up to Ways events of different lanes
-    (lane = channel mod Lanes); a random share goes alone."""
-    out, k = [], 0
-    while k < len(events):
-        ways = [events[k]]
-        k += 1
-        if (p["Ways"] == 2 and k < len(events) and rng.random() < 0.8
-                and events[k][0] // plane % p["Lanes"] != ways[0][0] // plane % p["Lanes"]):
-            ways.append(events[k])
-            k += 1
+def _handshakes(events: list, p: dict, h: int, w: int, rng: random.Random) -> list:
+    """Events -> handshakes ([(index, t), ...], last=0) of up to Ways events with one (channel
+    group, y, x) and different lanes, like a scan slot's; a random share goes alone."""
+    def slot(index):
+        c = index // (h * w)
+        return c // p["Lanes"], index // w % h, index % w
+
+    out, pending = [], list(events)
+    while pending:
+        ways = [pending.pop(0)]
+        mate = [e for e in pending if slot(e[0]) == slot(ways[0][0])
+                and e[0] // (h * w) % p["Lanes"] != ways[0][0] // (h * w) % p["Lanes"]]
+        if p["Ways"] == 2 and mate and rng.random() < 0.8:
+            ways.append(mate[0])
+            pending.remove(mate[0])
         out.append((ways, 0))
     return out
 
@@ -51,7 +55,7 @@ async def earliest_spike_per_window(dut):
     for round_ in range(2):
         indices = rng.sample(range(c * h * w), c * h * w // 2)
         events = {i: rng.randrange(1 << p["TimeBits"]) for i in indices}
-        stream = _handshakes(list(events.items()), p, h * w, rng) + [([], 1)]
+        stream = _handshakes(list(events.items()), p, h, w, rng) + [([], 1)]
         got: dict = {}
         k, done = 0, False
         while not done:
