@@ -84,7 +84,9 @@ module ttfs_event_arbiter #(
         seen2 = 1'b0;
         seen3 = 1'b0;
         for (int i = 0; i < Blk; i++) begin
-          below[i] = seen1;
+          // masked reductions, not the running `seen`: independent trees of log depth
+          below[i] = |(xb & Blk'((64'd1 << i) - 64'd1));
+          above[i] = |(xb & ~Blk'((64'd2 << i) - 64'd1));
           seen3    = seen3 | (seen2 & xb[i]);
           seen2    = seen2 | (seen1 & xb[i]);
           seen1    = seen1 | xb[i];
@@ -95,10 +97,7 @@ module ttfs_event_arbiter #(
         any_b   = seen1;
         two_b   = seen2;
         three_b = seen3;
-        seen1   = 1'b0;
         for (int i = Blk - 1; i >= 0; i--) begin
-          above[i] = seen1;
-          seen1    = seen1 | xb[i];
           if (xb[i]) begin
             lo = BlkBits'(i);
           end
@@ -119,18 +118,14 @@ module ttfs_event_arbiter #(
       seen2 = 1'b0;
       seen3 = 1'b0;
       for (int b = 0; b < Blocks; b++) begin
-        lo_first[b] = any[b] & !seen1;
+        lo_first[b] = any[b] & !(|(any & Blocks'((64'd1 << b) - 64'd1)));
+        hi_first[b] = any[b] & !(|(any & ~Blocks'((64'd2 << b) - 64'd1)));
         seen3       = seen3 | (seen2 & any[b]);
         seen2       = seen2 | (seen1 & any[b]);
         seen1       = seen1 | any[b];
       end
       blocks2 = seen2;
       blocks3 = seen3;
-      seen1   = 1'b0;
-      for (int b = Blocks - 1; b >= 0; b--) begin
-        hi_first[b] = any[b] & !seen1;
-        seen1       = seen1 | any[b];
-      end
       ge2 = (two != '0) || blocks2;
       ge3 = (three != '0) || blocks3 || ((two != '0) && blocks2);
     end
