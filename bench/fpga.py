@@ -82,6 +82,7 @@ TRAIN = {  # name -> ttfs-train arguments
 }
 DEFAULT_CONFIGS = ["num_pe=8", "num_pe=32"]
 SIMS = ("both", "verilator", "icarus")          # --sim values of ttfs-verify
+NO_EXPORT = "not measured (no saved export)"    # --saved: such rows are left out
 DEFAULT_SMALL_CONFIGS = ["num_pe=1,lanes=1", "num_pe=2,lanes=2", "num_pe=4,lanes=4",
                          "num_pe=8,lanes=8"]
 
@@ -263,7 +264,7 @@ def measure(run_dir: Path, network: str, config_text: str, device: str, args) ->
     try:
         if args.saved:
             if not (out / "tb" / "design.json").exists():
-                row.error = "not measured (no saved export)"
+                row.error = NO_EXPORT
                 return row
             meta = folder / "export-meta.json"
             record = json.loads(meta.read_text()) if meta.exists() else {}
@@ -347,6 +348,10 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     if args.max_cycles:
         picked = picked[np.asarray(design["predicted_cycles"][:n]) <= args.max_cycles]
     key = rtl_key(out, design)
+    if args.saved:                               # whatever chunks earlier runs left
+        return _merge(sorted((json.loads(f.read_text())
+                              for f in folder.glob(f"bitexact/{key}-{sim}-*.json")),
+                             key=lambda c: c["range"][0]), kind, sim, n, args.max_cycles)
     size = max(1, args.chunk or n)
     chunks = []
     for a in range(0, len(picked), size):
@@ -355,17 +360,25 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
         tag = (f"{rows[0]}-{rows[-1] + 1}" if rows[-1] - rows[0] + 1 == len(rows) else
                hashlib.sha256(rows.tobytes()).hexdigest()[:12])
         cache = folder / "bitexact" / f"{key}-{sim}-{tag}.json"
-        if not cache.exists() and not args.saved:
-            cache.parent.mkdir(exist_ok=True)
-            cache.write_text(json.dumps(_verify_chunk(folder, design, arrays, rows, sim, args),
-                                        indent=1))
         if not cache.exists():
-            break
+            cache.parent.mkdir(exist_ok=True)
+            result = _verify_chunk(folder, design, arrays, rows, sim, args)
+            cache.write_text(json.dumps(dict(result, asked=len(picked),
+                                             max_cycles=args.max_cycles), indent=1))
         chunks.append(json.loads(cache.read_text()))
         if not chunks[-1]["ok"]:
             break                                # the first divergence is what matters
+    return _merge(chunks, kind, sim, len(picked), args.max_cycles)
+
+
+def _merge(chunks: list[dict], kind: np.ndarray, sim: str, asked: int,
+           max_cycles: int) -> dict | None:
+    """`bit_exact`'s result from its chunks (in order; up to the first failed one)."""
+    chunks = chunks[:next((i + 1 for i, c in enumerate(chunks) if not c["ok"]), len(chunks))]
     if not chunks:
         return None
+    asked = chunks[0].get("asked", asked)
+    max_cycles = chunks[0].get("max_cycles", max_cycles)
     done = np.concatenate([np.asarray(c.get("rows") or range(*c["range"]), int) for c in chunks])
     cases: dict[str, dict] = {}
     for c in chunks:
@@ -378,9 +391,9 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     div = dict(bad["first_divergence"] or {}) if bad else None
     if div and "sample" in div:
         div["sample"] = (bad.get("rows") or list(range(*bad["range"])))[div["sample"]]
-    return {"sim": sim, "ok": bad is None, "vectors": len(done), "asked": len(picked),
+    return {"sim": sim, "ok": bad is None, "vectors": len(done), "asked": asked,
             "corners": int(np.sum(kind[done] == "corner")),
-            "images": int(np.sum(kind[done] == "image")), "max_cycles": args.max_cycles,
+            "images": int(np.sum(kind[done] == "image")), "max_cycles": max_cycles,
             "cases": [c for c in cases.values() if c["name"] != "lint"],
             "first_divergence": div, "tail": bad["tail"] if bad else [],
             "seconds": round(sum(c["seconds"] for c in chunks), 1),
@@ -654,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         (name, train(name, args.work)) for name in ("mlp", "cnn")]
     rows = [measure(run_dir, name, config, args.device, args)
             for name, run_dir in runs for config in (args.config or DEFAULT_CONFIGS)]
+    rows = [r for r in rows if r.error != NO_EXPORT]
     small_rows: list[Row] = []
     best_small = None
     if not args.no_small:
