@@ -15,10 +15,10 @@ gaps and no output back-pressure:
 (the input stage registers a beat before its events leave: INPUT_FILL = 1; the output engine
 reads its groups, then compares one score per cycle for the argmax); e counts
 handshakes (ceil(events / ways) with `ways` events per handshake into dense engines). With
-parallel fire, fill = 2 (compares registered before the arbiter; pools: 1) and phase = sum_slots g(e, C_next); with serial fire (one threshold per
-cycle) fill = T + 2 and a slot is presented at least T + 2 cycles after the previous one, which
-`_phase` follows exactly. The cocotb bench checks this on every vector; `design.json` carries the
-prediction.
+parallel fire, fill = 2 (compares registered before the arbiter; pools: 1) and
+phase = sum_slots g(e, C_next); with serial fire (one threshold per cycle) fill = T + 2 and a
+slot is presented at least T + 2 cycles after the previous one, which `_phase` follows exactly.
+The cocotb bench checks this on every vector; `design.json` carries the prediction.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ def emit(ctx: ExportContext) -> None:
         "hidden": [s.name for s in p.hidden],
         "stages": [{"name": s.name, "kind": s.kind, "lanes": s.lanes, "groups": s.groups,
                     "positions": s.positions, "cost": s.cost, "ways": s.ways,
-                    "out_ways": s.out_ways, "fire_serial": s.fire_serial} for s in p.stages],
+                    "out_ways": s.out_ways, "fire_serial": s.fire_serial, "taps": s.taps}
+                   for s in p.stages],
         "out_ways": {s.name: s.out_ways for s in p.hidden},
         "predicted_cycles": [int(c) for c in cycles],
         "dense_cycles": dense_cycles(p),
