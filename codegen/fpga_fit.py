@@ -145,6 +145,19 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
                           "dsp": mults if dsp_mapped else 0}, dsp_mapped=dsp_mapped)
 
 
+def per_device(p: Plan) -> dict:
+    """The estimate of plan `p` on every named device: {device: {"part", "used", "capacity",
+    "fits" (within MARGIN of every resource), "over" (the resources that are not)}}."""
+    from ttfs.codegen.fpga_flow import DEVICES
+    table = {}
+    for name, dev in DEVICES.items():
+        est = estimate(p, dev.family, dev.capacity["dsp"])
+        over = est.overflow(dev.capacity)
+        table[name] = {"part": dev.part, "used": {k: int(round(v)) for k, v in est.used.items()},
+                       "capacity": dict(dev.capacity), "fits": not over, "over": over}
+    return table
+
+
 def choose(net: Network, vectors: Vectors, device: str, options: dict | None = None,
            name: str = "net") -> dict:
     """The fastest (num_pe, lanes, ways, fire, conv_taps) whose estimate fits `device`, as

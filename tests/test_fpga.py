@@ -345,3 +345,20 @@ def test_device_option_picks_a_fitting_config_or_names_the_resource(tmp_path):
     big_vec = vectors.make(big, np.zeros((1, 784), np.uint8))
     with pytest.raises(ExportError, match=r"does not fit ice40-up5k .*bram \d+ > 25"):
         fpga_fit.choose(big, big_vec, "ice40-up5k")
+
+
+def test_per_device_estimates_agree_with_the_device_choice():
+    """design.json's per-device estimates (shown in the exported README) mark as fitting the
+    configuration that `choose` picked for that device, and name the resource otherwise."""
+    pytest.importorskip("ttfs.codegen.fpga_flow")
+    from ttfs.codegen import fpga_fit
+
+    net = _net("typical", "real")
+    vec = vectors.make(net, randnet.random_images(7, net, 2))
+    options = fpga_fit.choose(net, vec, "ice40-up5k")
+    table = fpga_fit.per_device(fpga.plan(net, "rnd", options))
+    assert set(table) == {"lfe5u-85f", "lfe5u-25f", "ice40-up5k", "ice40-hx8k"}
+    assert table["ice40-up5k"]["fits"] and table["lfe5u-85f"]["fits"]
+    big = fpga_fit.per_device(fpga.plan(_big_mlp(), "big", {"num_pe": 8}))
+    assert not big["ice40-up5k"]["fits"] and "bram" in big["ice40-up5k"]["over"]
+    assert big["lfe5u-85f"]["used"]["bram"] <= big["lfe5u-85f"]["capacity"]["bram"]

@@ -87,9 +87,10 @@ def emit(ctx: ExportContext) -> None:
         "predicted_cycles": [int(c) for c in cycles],
         "dense_cycles": dense_cycles(p),
         "synaptic_ops": [int(c) for c in synaptic_ops(p, ctx.vectors)],
+        "estimates": fpga_fit.per_device(p),
         "rom_bits": sum(width * len(words) for fname, (width, words) in p.mems.items()
                         if fname.endswith("_weight.mem")),
     }
     (tb / "design.json").write_text(json.dumps(design, indent=1) + "\n")
     (out / "README.md").write_text(render("hdl/README.md.j2", p=p, design=design,
-                                          n_vectors=len(ctx.vectors)))
+                                          n_vectors=len(ctx.vectors), margin=fpga_fit.MARGIN))
