@@ -197,7 +197,7 @@ def describe(design: dict) -> str:
     and fire mode of its stages, conv taps per cycle where the stages say."""
     stages = design["stages"]
     parts = [f"num_pe {design['num_pe']}", f"lanes {design['lanes']}"]
-    ways = max(s["ways"] for s in stages)
+    ways = max(s.get("ways", 1) for s in stages)   # exports before ways: one
     if ways > 1:
         parts.append(f"ways {ways}")
     serial = [s["name"] for s in stages if s.get("fire_serial")]
