@@ -151,11 +151,17 @@ def per_device(p: Plan) -> dict:
     from ttfs.codegen.fpga_flow import DEVICES
     table = {}
     for name, dev in DEVICES.items():
-        est = estimate(p, dev.family, dev.capacity["dsp"])
-        over = est.overflow(dev.capacity)
-        table[name] = {"part": dev.part, "used": {k: int(round(v)) for k, v in est.used.items()},
-                       "capacity": dict(dev.capacity), "fits": not over, "over": over}
+        est, over = _estimate_on(p, dev)
+        table[name] = {"part": dev.part, "used": dict(est.used), "capacity": dict(dev.capacity),
+                       "fits": not over, "over": over}
     return table
+
+
+def _estimate_on(p: Plan, dev) -> tuple[Estimate, list[str]]:
+    """The estimate of `p` on the device `dev` (a fpga_flow.Device) and the resources over
+    its MARGIN."""
+    est = estimate(p, dev.family, dev.capacity["dsp"])
+    return est, est.overflow(dev.capacity)
 
 
 def choose(net: Network, vectors: Vectors, device: str, options: dict | None = None,
@@ -176,18 +182,19 @@ def choose(net: Network, vectors: Vectors, device: str, options: dict | None = N
     ways_grid = (options["ways"],) if "ways" in options else GRID_WAYS
     fire_grid = (options["fire"],) if "fire" in options else GRID_FIRE
     convs = sum(layer.kind == "conv2d" for layer in net.layers)
-    taps_grid = ((options["conv_taps"],) if "conv_taps" in options else
-                 [",".join(map(str, t)) for t in itertools.product(GRID_TAPS, repeat=convs)]
-                 if convs else (1,))
+    if "conv_taps" in options:
+        taps_grid = (options["conv_taps"],)
+    elif convs:
+        taps_grid = [",".join(map(str, t)) for t in itertools.product(GRID_TAPS, repeat=convs)]
+    else:
+        taps_grid = (1,)
     best, smallest, cycles = None, None, {}
-    for pe, lanes, ways, fire, taps in ((a, b, c, d, e) for a in pes for b in lanes_grid
-                                        for c in ways_grid for d in fire_grid
-                                        for e in taps_grid):
+    for pe, lanes, ways, fire, taps in itertools.product(pes, lanes_grid, ways_grid, fire_grid,
+                                                         taps_grid):
         trial = dict(options, num_pe=pe, lanes=lanes, ways=ways, fire=fire, conv_taps=taps)
         trial.pop("device", None)
         p = plan(net, name, trial, roms=False)
-        est = estimate(p, dev.family, dev.capacity["dsp"])
-        over = est.overflow(dev.capacity)
+        est, over = _estimate_on(p, dev)
         if not over:
             schedule = (p.lanes, tuple((s.cost, s.ways, s.groups, s.lanes, s.fire_serial)
                                        for s in p.stages))
