@@ -17,7 +17,9 @@ reads its groups, then compares one score per cycle for the argmax); e counts
 handshakes (ceil(events / ways) with `ways` events per handshake into dense engines). With
 parallel fire, fill = 2 (compares registered before the arbiter; pools: 1) and
 phase = sum_slots g(e, C_next); with serial fire (one threshold per cycle) fill = T + 2 and a
-slot is presented at least T + 2 cycles after the previous one, which `_phase` follows exactly.
+slot is presented at least gap = T + 3 cycles after the previous one was loaded (the scan names
+the read slot from flip-flops, so the next slot's membranes are captured two cycles after the
+load, then compared for T cycles and offered), which `_phase` follows exactly.
 The cocotb bench checks this on every vector; `design.json` carries the prediction.
 """
 
@@ -40,6 +42,13 @@ def scan_fill(stage: Stage, T: int) -> int:
     if stage.fire_serial:
         return T + 2
     return 2 if stage.kind == "layer" else 1
+
+
+def scan_gap(stage: Stage, T: int) -> int:
+    """Least cycles from a hidden stage's slot being loaded to the next slot being offered:
+    serial fire T + 3 (read slot registered: capture 2 cycles after the load, T compares, offer);
+    0 (no constraint) otherwise."""
+    return T + 3 if stage.fire_serial else 0
 
 
 def _group_cost(events: np.ndarray, cost: int, ways: int) -> np.ndarray:
@@ -94,8 +103,7 @@ def predict_cycles(p: Plan, vec: Vectors) -> np.ndarray:
     for stage, consumer in zip(p.stages[:-1], p.stages[1:]):
         events = -(-slot_events(stage, times[stage.name].reshape(n, -1), p.T) // consumer.ways)
         fill = scan_fill(stage, p.T)
-        total += stage.drain + fill + _phase(events, consumer.cost, fill if stage.fire_serial
-                                             else 0)
+        total += stage.drain + fill + _phase(events, consumer.cost, scan_gap(stage, p.T))
     return total + p.out.drain + p.out.groups + p.out.channels
 
 
@@ -108,7 +116,7 @@ def dense_cycles(p: Plan) -> int:
         slots = stage.groups * stage.positions
         shakes = -(-stage.channels * stage.positions // consumer.ways)
         total += stage.drain + fill + max(shakes * consumer.cost,
-                                          slots * (fill if stage.fire_serial else 1))
+                                          slots * max(1, scan_gap(stage, p.T)))
     return total + p.out.drain + p.out.groups + p.out.channels
 
 

@@ -114,7 +114,7 @@ module ttfs_integrator #(
   end
 
   // ---------------------------------------------------------------- issue: held event, counters
-  logic                 issue_q, issue_d, last_tap, accept;
+  logic                 issue_q, issue_d, last_tap, last_tap_d, accept;
   logic [GroupBits-1:0] g_q, g_d;
   logic [ReachBits-1:0] a_q, a_d, b_q, b_d;
   logic [Ways*CodeBits-1:0] code_q;
@@ -141,8 +141,11 @@ module ttfs_integrator #(
   logic [Ways*OperandBits-1:0] operand, s2_operand_q, s3_operand_q;
   logic [Ways*WordBits-1:0]    rom_q, weight_q;   // way k at [k*WordBits +:]
 
-  assign last_tap    = issue_q && (g_q == GroupBits'(Groups - 1)) &&
-                       (a_q == ReachBits'(Reach - 1)) && (b_q == ReachBits'(Steps - 1));
+  // last_tap = issue_q && the counters at their last tap, kept in a flip-flop (computed from
+  // the counters' next values) so that evt_ready_o, the root of the producers' handshake
+  // logic, is one gate from flip-flops
+  assign last_tap_d  = issue_d && (g_d == GroupBits'(Groups - 1)) &&
+                       (a_d == ReachBits'(Reach - 1)) && (b_d == ReachBits'(Steps - 1));
   assign evt_ready_o = !last_q[0] && (!issue_q || last_tap);
   assign accept      = evt_valid_i && evt_ready_o;
   assign done_o      = last_q[Depth];
@@ -286,6 +289,7 @@ module ttfs_integrator #(
   always_ff @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       issue_q   <= 1'b0;
+      last_tap  <= 1'b0;
       g_q       <= '0;
       a_q       <= '0;
       b_q       <= '0;
@@ -309,6 +313,7 @@ module ttfs_integrator #(
       oxr_q     <= '0;
     end else if (clear_i) begin
       issue_q   <= 1'b0;
+      last_tap  <= 1'b0;
       last_q    <= '0;
       started_q <= '0;
       s1_q      <= '0;
@@ -319,6 +324,7 @@ module ttfs_integrator #(
       s6_q      <= '0;
     end else begin
       issue_q   <= issue_d;
+      last_tap  <= last_tap_d;
       g_q       <= g_d;
       a_q       <= a_d;
       b_q       <= b_d;

@@ -12,6 +12,10 @@
 // the cycle after it was loaded. MaskReg = 1: the loaded slot is registered first (for
 // producers whose mask is combinational, e.g. parallel fire compares) and enters the arbiter
 // one cycle later; while the arbiter works on a slot the next one waits in that register.
+// ReadReg = 1: read_slot_o/read_group_o come from flip-flops (the slot to load next), not from
+// this cycle's load decision, so the consumer's ready does not reach the producer's membrane
+// read address (a net to every lane) in the same cycle; a producer then sees the next slot's
+// membranes two cycles after load_o (serial fire, which waits T + 1 cycles per slot anyway).
 // Cost with a consumer that takes a handshake every C cycles:
 // (1 + MaskReg) (fill) + sum over slots of max(1, ceil(events / Ways) * C).
 `default_nettype none
@@ -25,7 +29,8 @@ module ttfs_scan #(
   parameter int CodeBits   = 3,
   parameter int OutIdxBits = 4,
   parameter int Ways       = 1,   // events per handshake (1 or 2)
-  parameter bit MaskReg    = 1'b0 // register the loaded slot before the arbiter
+  parameter bit MaskReg    = 1'b0, // register the loaded slot before the arbiter
+  parameter bit ReadReg    = 1'b0  // read_slot_o from flip-flops (see above)
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_ni,
@@ -136,8 +141,8 @@ module ttfs_scan #(
     assign evt_code_o[k*CodeBits +: CodeBits] = code_q[l*CodeBits +: CodeBits];
   end
   assign release_o    = end_q && evt_ready_i;
-  assign read_slot_o  = next_slot_d;
-  assign read_group_o = next_g_d;
+  assign read_slot_o  = ReadReg ? next_slot_q : next_slot_d;
+  assign read_group_o = ReadReg ? next_g_q : next_g_d;
 
   always_comb begin
     more_d      = more_q;
