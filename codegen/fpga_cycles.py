@@ -16,10 +16,11 @@ gaps and no output back-pressure:
 reads its groups, then compares one score per cycle for the argmax); e counts
 handshakes (ceil(events / ways) with `ways` events per handshake into dense engines). With
 parallel fire, fill = 2 (compares registered before the arbiter; pools: 1) and
-phase = sum_slots g(e, C_next); with serial fire (one threshold per cycle) fill = T + 2 and a
-slot is presented at least gap = T + 3 cycles after the previous one was loaded (the scan names
+phase = sum_slots g(e, C_next); with serial fire (one threshold per cycle) fill = T + 3 and a
+slot is presented at least gap = T + 4 cycles after the previous one was loaded (the scan names
 the read slot from flip-flops, so the next slot's membranes are captured two cycles after the
-load, then compared for T cycles and offered), which `_phase` follows exactly.
+load, compared for T cycles, and offered after one more cycle in which the arbiter registers the
+final fire mask), which `_phase` follows exactly.
 The cocotb bench checks this on every vector; `design.json` carries the prediction.
 """
 
@@ -37,18 +38,18 @@ INPUT_FILL = 1
 
 def scan_fill(stage: Stage, T: int) -> int:
     """Cycles from a hidden stage's data being complete to its first slot being offered
-    (ttfs_scan.sv): serial fire T + 2; parallel fire 2 (the compares are registered before the
+    (ttfs_scan.sv): serial fire T + 3; parallel fire 2 (the compares are registered before the
     arbiter: MaskReg); pools 1."""
     if stage.fire_serial:
-        return T + 2
+        return T + 3
     return 2 if stage.kind == "layer" else 1
 
 
 def scan_gap(stage: Stage, T: int) -> int:
     """Least cycles from a hidden stage's slot being loaded to the next slot being offered:
-    serial fire T + 3 (read slot registered: capture 2 cycles after the load, T compares, offer);
-    0 (no constraint) otherwise."""
-    return T + 3 if stage.fire_serial else 0
+    serial fire T + 4 (read slot registered: capture 2 cycles after the load, T compares, a
+    settle cycle for the arbiter's mask register, offer); 0 (no constraint) otherwise."""
+    return T + 4 if stage.fire_serial else 0
 
 
 def _group_cost(events: np.ndarray, cost: int, ways: int) -> np.ndarray:

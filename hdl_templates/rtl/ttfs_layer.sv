@@ -5,10 +5,12 @@
 //     (Theta is non-increasing, so the steps below threshold form a prefix; t_spike = T means
 //     no spike), one slot per cycle; the compares are registered in the scan (MaskReg) before
 //     the arbiter encodes them (scan fill 2 cycles);
-//   serial fire (FireSerial = 1): one compare per lane stepping t = 0..T-1, T + 3 cycles per
+//   serial fire (FireSerial = 1): one compare per lane stepping t = 0..T-1, T + 4 cycles per
 //     slot from one slot's load to the next one's offer (the scan names the read slot from
-//     flip-flops, ReadReg: the next slot is captured two cycles after the load; overlapped with
-//     the previous slot's events): for wide, few-slot layers. Spiking lanes leave as events (neuron index, t_spike); events are in neuron
+//     flip-flops, ReadReg: the next slot is captured two cycles after the load; after the
+//     compares one settle cycle, so the scan's arbiter takes the slot from registers of the
+//     final fire mask, PreEnc; overlapped with the previous slot's events): for wide, few-slot
+//     layers. Spiking lanes leave as events (neuron index, t_spike); events are in neuron
 // order, not in time order: consumers integrate, and integration does not depend on order.
 // Padded lanes (channel >= the layer's) have zero weights and bias and Theta >= 1: never spike.
 `default_nettype none
@@ -29,7 +31,7 @@ module ttfs_layer #(
   parameter int Padding         = 0,
   parameter int OutHeight       = 1,
   parameter int OutWidth        = 1,
-  parameter bit FireSerial      = 1'b0, // 1: one compare per lane and cycle (T + 3 per slot)
+  parameter bit FireSerial      = 1'b0, // 1: one compare per lane and cycle (T + 4 per slot)
   parameter int T               = 8,
   parameter int TimeBits        = 3,    // max(1, clog2(T))
   parameter int OutIdxBits      = 4,    // max(1, clog2(neurons))
@@ -147,7 +149,7 @@ module ttfs_layer #(
     // Serial fire: one compare per lane and cycle against the broadcast Theta[t]. The slot the
     // scan loads next is captured from v_mem (held there since the scan named it), stepped
     // through t = 0..T-1 (the first crossing is the spike time), then offered (avail).
-    logic                      run_q, avail_q, capture, loaded_q;
+    logic                      run_q, settle_q, avail_q, capture, loaded_q;
     logic [CountBits-1:0]      t_q;
     logic [NumPe*AccBits-1:0]  hold_q;
     logic [NumPe-1:0]          found_q;
@@ -156,7 +158,7 @@ module ttfs_layer #(
 
     // loaded_q: the scan loaded a slot in the previous cycle, so v_mem shows the next slot
     // (read from the registered read slot) only from this cycle on
-    assign capture = integrated && scan_more && !run_q && !avail_q && !loaded_q;
+    assign capture = integrated && scan_more && !run_q && !settle_q && !avail_q && !loaded_q;
     assign avail   = avail_q;
     assign fires   = found_q;
     assign t_spike = time_q;
@@ -164,16 +166,22 @@ module ttfs_layer #(
     always_ff @(posedge clk_i or negedge rst_ni) begin
       if (!rst_ni) begin
         run_q    <= 1'b0;
+        settle_q <= 1'b0;
         avail_q  <= 1'b0;
         loaded_q <= 1'b0;
         t_q      <= '0;
       end else if (clear_i) begin
         run_q    <= 1'b0;
+        settle_q <= 1'b0;
         avail_q  <= 1'b0;
         loaded_q <= 1'b0;
         t_q      <= '0;
       end else begin
         loaded_q <= scan_load;
+        settle_q <= run_q && (t_q == CountBits'(T - 1));   // fire mask final: offer next cycle
+        if (settle_q) begin
+          avail_q <= 1'b1;
+        end
         if (scan_load) begin
           avail_q <= 1'b0;
         end
@@ -183,8 +191,7 @@ module ttfs_layer #(
         end else if (run_q) begin
           t_q <= t_q + 1'b1;
           if (t_q == CountBits'(T - 1)) begin
-            run_q   <= 1'b0;
-            avail_q <= 1'b1;
+            run_q <= 1'b0;
           end
         end
       end
@@ -224,7 +231,8 @@ module ttfs_layer #(
     .OutIdxBits (OutIdxBits),
     .Ways       (OutWays),
     .MaskReg    (!FireSerial),  // parallel fire: compares registered before the arbiter
-    .ReadReg    (FireSerial)    // serial fire: the read slot from flip-flops
+    .ReadReg    (FireSerial),   // serial fire: the read slot from flip-flops
+    .PreEnc     (FireSerial)    // and the arbiter's take from registers of the fire mask
   ) u_scan (
     .clk_i,
     .rst_ni,

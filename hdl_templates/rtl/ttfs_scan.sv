@@ -30,7 +30,9 @@ module ttfs_scan #(
   parameter int OutIdxBits = 4,
   parameter int Ways       = 1,   // events per handshake (1 or 2)
   parameter bit MaskReg    = 1'b0, // register the loaded slot before the arbiter
-  parameter bit ReadReg    = 1'b0  // read_slot_o from flip-flops (see above)
+  parameter bit ReadReg    = 1'b0, // read_slot_o from flip-flops (see above)
+  parameter bit PreEnc     = 1'b0  // the arbiter takes a slot from registers of mask_i: the
+                                   // producer holds mask_i a cycle before avail_i (no MaskReg)
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_ni,
@@ -112,7 +114,8 @@ module ttfs_scan #(
   ttfs_event_arbiter #(
     .Lanes    (Lanes),
     .LaneBits (LaneBits),
-    .Ways     (Ways)
+    .Ways     (Ways),
+    .PreEnc   (PreEnc)
   ) u_arbiter (
     .clk_i,
     .rst_ni,
