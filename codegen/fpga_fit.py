@@ -55,7 +55,7 @@ MIN_BRAM_DEPTH = 128
 MARGIN = 0.85
 #: Fitted constants (LUT4 / FF per item); see the module doc.
 CALIBRATION = {"lut_per_acc_bit": 3.0, "lut_per_compare_bit": 1.0, "lut_per_mult_bit": 1.2,
-               "lut_per_tree_bit": 2.2,
+               "lut_per_tree_bit": 2.2, "lut_per_ways_sum_bit": 1.7,
                "lut_per_engine": 400, "ff_per_acc_bit": 5.0, "ff_per_engine": 250,
                "lut_per_pool_entry_bit": 10.0, "lut_per_rom_mux_bit": 0.33,
                "lut_per_lutram_bit": 3.0, "lut_per_rom_bit": 1.2, "lut_per_mux_bit": 0.5}
@@ -146,8 +146,12 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
         mults += s.lanes * per_lane
         dsps += lanes_dsp * per_lane
         mult_bits += (s.lanes - lanes_dsp) * per_lane * weight_bits * 8
-        # per lane: weight, operand, product per way, sum, selects and bias registers
-        ff += s.lanes * s.taps * (s.ways * (weight_bits + 8 + weight_bits + 9) + 2 * s.acc_bits)
+        # per lane and bank: the PE's weight/operand and product registers per way and its sum
+        # of the ways (fitted to the mnist5k MLP at num_pe 64 and 128, lanes 32, ways 2,
+        # serial fire: 14,968 and 27,166 FF, 17,021 and 46,817 LUT after packing)
+        ff += banks * (s.ways * (weight_bits + 9) + s.acc_bits)
+        if s.ways > 1:
+            lut += banks * s.acc_bits * c["lut_per_ways_sum_bit"]
     # iCE40: Yosys leaves these narrow multipliers in logic, and a logic cell holds a LUT or
     # a carry of another net (measured: 16-12-8-5 at num_pe 2, 6804 cells vs 3100 estimated)
     lut += mult_bits * c["lut_per_tree_bit" if family == "ecp5" else "lut_per_mult_bit"]
