@@ -402,8 +402,7 @@ module ttfs_integrator #(
   // read slot names bank rd_bank, bank slot rd_bank_slot.
   logic [BankBits-1:0]  rd_bank_slot;
   logic [TapBits-1:0]   rd_bank, read_bank_q;
-  logic                 reading, read_started_q;
-  logic [GroupBits-1:0] read_grp_q;
+  logic                 reading, read_started;
 
   assign reading = last_q[Depth-1];
 
@@ -467,14 +466,20 @@ module ttfs_integrator #(
     assign rd_bank      = bank_d;
   end
 
+  assign read_started = started_q[32'(rd_bank) * BankSlots + 32'(rd_bank_slot)];
   always_ff @(posedge clk_i) begin
-    read_started_q <= started_q[32'(rd_bank) * BankSlots + 32'(rd_bank_slot)];
-    read_bank_q    <= rd_bank;
-    read_grp_q     <= read_group_i;
+    read_bank_q <= rd_bank;
   end
 
   for (genvar p = 0; p < NumPe; p++) begin : g_pe
     logic [Taps*AccBits-1:0] mem;   // bank k at [k*AccBits +:]
+    logic                    read_started_q;   // this lane's copies of the read slot's started
+    logic [GroupBits-1:0]    read_grp_q;       // bit and group (kept: the selects of its
+                                               // v_mem_o bits, not one net to every lane)
+    (* keep *) always_ff @(posedge clk_i) begin
+      read_started_q <= read_started;
+      read_grp_q     <= read_group_i;
+    end
 
     for (genvar k = 0; k < Taps; k++) begin : g_bank
       logic [Ways*WeightBits-1:0] weights;

@@ -208,8 +208,12 @@ module ttfs_layer #(
 
     for (genvar p = 0; p < NumPe; p++) begin : g_lane
       always_ff @(posedge clk_i) begin
+        // hold_q follows v_mem until a run starts, so it holds the captured slot (its enable is
+        // the flip-flop run_q, not the capture decision: a net to every lane's accumulator bits)
+        if (!run_q) begin
+          hold_q[p*AccBits +: AccBits] <= v_mem[p*AccBits +: AccBits];
+        end
         if (capture) begin
-          hold_q[p*AccBits +: AccBits]   <= v_mem[p*AccBits +: AccBits];
           found_q[p]                     <= 1'b0;
           time_q[p*TimeBits +: TimeBits] <= '0;
         end else if (run_q && !found_q[p] &&
