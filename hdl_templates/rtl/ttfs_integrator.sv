@@ -140,10 +140,10 @@ module ttfs_integrator #(
   // and operand, product per way, accumulate); per bank a valid bit and a bank slot
   logic [Taps-1:0]             s1_q, s2_q, s3_q, s4_q, s5_q, s6_q;
   logic [Taps*BankBits-1:0]    s1_slot_q, s2_slot_q, s3_slot_q, s4_slot_q, s5_slot_q, s6_slot_q;
-  logic [GroupBits-1:0]        s1_grp_q, s2_grp_q, s3_grp_q, s4_grp_q, s5_grp_q;
+  logic [GroupBits-1:0]        s1_grp_q, s2_grp_q, s3_grp_q;   // s4, s5: per cluster (below)
   logic [Ways*CodeBits-1:0]    s1_code_q;
   logic [Ways-1:0]             s1_ways_q;
-  logic [Ways*OperandBits-1:0] operand, s2_operand_q, s3_operand_q;
+  logic [Ways*OperandBits-1:0] operand, s2_operand_q;
   logic [Ways*WordBits-1:0]    rom_q, weight_q;   // way k at [k*WordBits +:]
 
   // last_tap = issue_q && the counters at their last tap, kept in a flip-flop (computed from
@@ -369,11 +369,8 @@ module ttfs_integrator #(
     weight_q     <= rom_q;
     s3_slot_q    <= s2_slot_q;
     s3_grp_q     <= s2_grp_q;
-    s3_operand_q <= s2_operand_q;
     s4_slot_q    <= s3_slot_q;
-    s4_grp_q     <= s3_grp_q;
     s5_slot_q    <= s4_slot_q;
-    s5_grp_q     <= s4_grp_q;
     s6_slot_q    <= s5_slot_q;
   end
 
@@ -471,15 +468,49 @@ module ttfs_integrator #(
     read_bank_q <= rd_bank;
   end
 
-  for (genvar p = 0; p < NumPe; p++) begin : g_pe
-    logic [Taps*AccBits-1:0] mem;   // bank k at [k*AccBits +:]
-    logic                    read_started_q;   // this lane's copies of the read slot's started
-    logic [GroupBits-1:0]    read_grp_q;       // bit and group (kept: the selects of its
-                                               // v_mem_o bits, not one net to every lane)
-    (* keep *) always_ff @(posedge clk_i) begin
-      read_started_q <= read_started;
-      read_grp_q     <= read_group_i;
+  // Per cluster of 16 lanes, kept copies of what every lane takes: the operand (stage s3), the
+  // taps' valid bits, bank slots and groups (s4, s5), the read slot's started bit and group
+  // (the v_mem_o selects). Each net then reaches 16 lanes, not all of them (measured: the one
+  // operand register of 128 lanes x 2 ways was a net of 20 ns of routing).
+  localparam int Clusters = (NumPe + 15) / 16;
+  localparam int OpBits   = Ways * OperandBits;
+  localparam int SlotW    = Taps * BankBits;
+  logic [Clusters*OpBits-1:0]    c_operand_q;
+  logic [Clusters*Taps-1:0]      c_s4_q, c_s5_q;
+  logic [Clusters*SlotW-1:0]     c_s4_slot_q, c_s5_slot_q;
+  logic [Clusters*GroupBits-1:0] c_s4_grp_q, c_s5_grp_q, c_read_grp_q;
+  logic [Clusters-1:0]           c_read_started_q;
+
+  for (genvar c = 0; c < Clusters; c++) begin : g_cluster
+    (* keep *) always_ff @(posedge clk_i or negedge rst_ni) begin
+      if (!rst_ni) begin
+        c_s4_q[c*Taps +: Taps] <= '0;
+        c_s5_q[c*Taps +: Taps] <= '0;
+      end else if (clear_i) begin
+        c_s4_q[c*Taps +: Taps] <= '0;
+        c_s5_q[c*Taps +: Taps] <= '0;
+      end else begin
+        c_s4_q[c*Taps +: Taps] <= s3_q;
+        c_s5_q[c*Taps +: Taps] <= c_s4_q[c*Taps +: Taps];
+      end
     end
+    (* keep *) always_ff @(posedge clk_i) begin
+      c_operand_q[c*OpBits +: OpBits]          <= s2_operand_q;
+      c_s4_slot_q[c*SlotW +: SlotW]            <= s3_slot_q;
+      c_s5_slot_q[c*SlotW +: SlotW]            <= c_s4_slot_q[c*SlotW +: SlotW];
+      c_s4_grp_q[c*GroupBits +: GroupBits]     <= s3_grp_q;
+      c_s5_grp_q[c*GroupBits +: GroupBits]     <= c_s4_grp_q[c*GroupBits +: GroupBits];
+      c_read_started_q[c]                      <= read_started;
+      c_read_grp_q[c*GroupBits +: GroupBits]   <= read_group_i;
+    end
+  end
+
+  for (genvar p = 0; p < NumPe; p++) begin : g_pe
+    localparam int C = p / 16;   // cluster
+    logic [Taps*AccBits-1:0] mem;   // bank k at [k*AccBits +:]
+    logic [GroupBits-1:0]    grp, read_grp;
+    assign grp      = c_s5_grp_q[C*GroupBits +: GroupBits];
+    assign read_grp = c_read_grp_q[C*GroupBits +: GroupBits];
 
     for (genvar k = 0; k < Taps; k++) begin : g_bank
       logic [Ways*WeightBits-1:0] weights;
@@ -488,6 +519,9 @@ module ttfs_integrator #(
         assign weights[w*WeightBits +: WeightBits] =
             weight_q[w*WordBits + (k*NumPe + p)*WeightBits +: WeightBits];
       end
+
+      logic [BankBits-1:0] slot;
+      assign slot = c_s5_slot_q[C*SlotW + k*BankBits +: BankBits];
 
       ttfs_pe #(
         .Slots       (BankSlots),
@@ -499,21 +533,21 @@ module ttfs_integrator #(
         .LutMul      (p >= DspPe)
       ) u_pe (
         .clk_i,
-        .rd_slot_i     (reading ? rd_bank_slot : s5_slot_q[k*BankBits +: BankBits]),
-        .tap_en_i      (s5_q[k]),
-        .tap_slot_i    (s5_slot_q[k*BankBits +: BankBits]),
-        .tap_started_i (started_q[k*BankSlots + 32'(s5_slot_q[k*BankBits +: BankBits])]),
-        .tap_bias_i    (bias_rom[s5_grp_q][p*AccBits +: AccBits]),
+        .rd_slot_i     (reading ? rd_bank_slot : slot),
+        .tap_en_i      (c_s5_q[C*Taps + k]),
+        .tap_slot_i    (slot),
+        .tap_started_i (started_q[k*BankSlots + 32'(slot)]),
+        .tap_bias_i    (bias_rom[grp][p*AccBits +: AccBits]),
         .weight_i      (weights),
-        .operand_i     (s3_operand_q),
+        .operand_i     (c_operand_q[C*OpBits +: OpBits]),
         .mem_o         (bank_mem)
       );
       assign mem[k*AccBits +: AccBits] = bank_mem;
     end
 
     assign v_mem_o[p*AccBits +: AccBits] =
-        read_started_q ? mem[32'(read_bank_q)*AccBits +: AccBits]
-                       : bias_rom[read_grp_q][p*AccBits +: AccBits];
+        c_read_started_q[C] ? mem[32'(read_bank_q)*AccBits +: AccBits]
+                            : bias_rom[read_grp][p*AccBits +: AccBits];
   end
 
 endmodule

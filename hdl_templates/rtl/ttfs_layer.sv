@@ -154,7 +154,15 @@ module ttfs_layer #(
     logic [NumPe*AccBits-1:0]  hold_q;
     logic [NumPe-1:0]          found_q;
     logic [NumPe*TimeBits-1:0] time_q;
-    logic signed [AccBits-1:0] theta_q;   // Theta[t_q], read one cycle ahead (broadcast)
+    // Per cluster of 16 lanes, kept copies of the broadcast run flag, step and threshold
+    // Theta[t] (read one cycle ahead), so each net reaches 16 lanes, not all of them
+    localparam int Clusters = (NumPe + 15) / 16;
+    logic                         run_d;
+    logic [TimeBits-1:0]          t_d;   // low bits of t_q's next value
+    logic signed [AccBits-1:0]    theta_d;
+    logic [Clusters-1:0]          c_run_q;
+    logic [Clusters*TimeBits-1:0] c_t_q;
+    logic [Clusters*AccBits-1:0]  c_theta_q;
 
     // loaded_q: the scan loaded a slot in the previous cycle, so v_mem shows the next slot
     // (read from the registered read slot) only from this cycle on
@@ -197,29 +205,43 @@ module ttfs_layer #(
       end
     end
 
-    // the threshold of the next step, so the broadcast to every lane starts at a flip-flop
-    always_ff @(posedge clk_i) begin
-      if (capture || (t_q == CountBits'(T - 1))) begin
-        theta_q <= theta_rom[0];
-      end else begin
-        theta_q <= theta_rom[TimeBits'(t_q + 1'b1)];
+    // next values of run_q and t_q (as the block above), and the threshold of the next step
+    assign run_d   = !clear_i && (capture || (run_q && (t_q != CountBits'(T - 1))));
+    assign t_d     = (clear_i || capture) ? '0 : run_q ? TimeBits'(t_q + 1'b1)
+                                                      : t_q[TimeBits-1:0];
+    assign theta_d = (capture || (t_q == CountBits'(T - 1))) ? theta_rom[0]
+                                                              : theta_rom[TimeBits'(t_q + 1'b1)];
+
+    for (genvar c = 0; c < Clusters; c++) begin : g_cluster
+      (* keep *) always_ff @(posedge clk_i or negedge rst_ni) begin
+        if (!rst_ni) begin
+          c_run_q[c] <= 1'b0;
+        end else begin
+          c_run_q[c] <= run_d;
+        end
+      end
+      (* keep *) always_ff @(posedge clk_i) begin
+        c_t_q[c*TimeBits +: TimeBits]  <= t_d;
+        c_theta_q[c*AccBits +: AccBits] <= theta_d;
       end
     end
 
     for (genvar p = 0; p < NumPe; p++) begin : g_lane
+      localparam int C = p / 16;   // cluster
       always_ff @(posedge clk_i) begin
         // hold_q follows v_mem until a run starts, so it holds the captured slot (its enable is
-        // the flip-flop run_q, not the capture decision: a net to every lane's accumulator bits)
-        if (!run_q) begin
+        // a run flag, not the capture decision: a net to every lane's accumulator bits)
+        if (!c_run_q[C]) begin
           hold_q[p*AccBits +: AccBits] <= v_mem[p*AccBits +: AccBits];
         end
         if (capture) begin
           found_q[p]                     <= 1'b0;
           time_q[p*TimeBits +: TimeBits] <= '0;
-        end else if (run_q && !found_q[p] &&
-                     ($signed(hold_q[p*AccBits +: AccBits]) >= theta_q)) begin
+        end else if (c_run_q[C] && !found_q[p] &&
+                     ($signed(hold_q[p*AccBits +: AccBits]) >=
+                      $signed(c_theta_q[C*AccBits +: AccBits]))) begin
           found_q[p]                      <= 1'b1;
-          time_q[p*TimeBits +: TimeBits] <= t_q[TimeBits-1:0];
+          time_q[p*TimeBits +: TimeBits] <= c_t_q[C*TimeBits +: TimeBits];
         end
       end
     end
