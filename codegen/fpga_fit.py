@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttfs.codegen.fpga_cycles import predict_cycles
-from ttfs.codegen.fpga_view import Plan, dsp_budget, dsp_lanes, plan
+from ttfs.codegen.fpga_view import MIN_BRAM_BITS, MIN_BRAM_DEPTH, Plan, dsp_budget, dsp_lanes, \
+    mem_style, plan
 from ttfs.codegen.targets import ExportError
 from ttfs.sdk.ir import Network
 from ttfs.sdk.vectors import Vectors
@@ -48,9 +49,6 @@ from ttfs.sdk.vectors import Vectors
 #: Block RAM shapes (depth, width) per family; a memory takes the cheapest tiling.
 BRAM_SHAPES = {"ecp5": ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
                "ice40": ((2048, 2), (1024, 4), (512, 8), (256, 16))}
-#: Memories smaller than this many bits, or ROMs shallower than this many words, are logic.
-MIN_BRAM_BITS = 2048
-MIN_BRAM_DEPTH = 128
 #: Share of each resource a design may use and still be expected to place and route.
 MARGIN = 0.85
 #: Fitted constants (LUT4 / FF per item); see the module doc.
@@ -109,7 +107,7 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
         if s.kind == "pool":
             # one word per slot: every lane's (seen, time); read-modify-write with forwarding
             width, depth = s.lanes * ((p.T - 1).bit_length() + 1), s.groups * s.positions
-            if depth * width < MIN_BRAM_BITS or depth < MIN_BRAM_DEPTH:
+            if mem_style(depth, width) != "block":
                 lut += c["lut_per_lutram_bit"] * width * math.ceil(depth / 16)
             else:
                 bram += bram_blocks(depth, width, family)
@@ -126,9 +124,10 @@ def estimate(p: Plan, family: str, dsp_capacity: int) -> Estimate:
             # the ROM's block RAMs stacked in depth are joined by a multiplexer in LUTs
             depth_blocks = math.ceil(s.weight_words / BRAM_SHAPES[family][-1][0])
             lut += c["lut_per_rom_mux_bit"] * s.weight_bits * s.ways * max(0, depth_blocks - 1)
-        if slots == 1:
+        style = mem_style(slots, s.acc_bits)   # the RTL's ram_style of the membranes
+        if style == "auto":
             ff += banks * s.acc_bits
-        elif slots * s.acc_bits < MIN_BRAM_BITS:   # distributed RAM, 16 words per cell pair
+        elif style == "distributed":   # 16 words per cell pair
             lut += c["lut_per_lutram_bit"] * banks * s.acc_bits * math.ceil(slots / 16)
         else:
             bram += banks * bram_blocks(slots, s.acc_bits, family)

@@ -51,6 +51,10 @@ SERIAL_FIRE_LANES = 64
 #: registers, product per way, accumulate) + 1 membrane read + 1 (done_o registered).
 INTEGRATOR_DRAIN = 8
 POOL_DRAIN = 3
+#: Read-write memories (membranes, pool windows) smaller than this many bits, or shallower
+#: than this many words, are distributed RAM (LUTs); larger ones block RAM (`mem_style`).
+MIN_BRAM_BITS = 2048
+MIN_BRAM_DEPTH = 128
 #: DSP blocks left free on an ECP5 for the few constant multiplications Yosys also maps there.
 DSP_RESERVE = 4
 
@@ -115,6 +119,11 @@ class Stage:
     taps: int = 1             # conv: kernel columns per cycle = membrane banks per lane
     bank_slots: int = 0       # membranes per lane and bank (groups x positions for one bank)
 
+    @property
+    def mem_style(self) -> str:
+        """`MemStyle` of its membranes (pools: window memory), see `mem_style()`."""
+        return dict(self.params)["MemStyle"].strip('"')
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -172,12 +181,28 @@ def pack(rows: np.ndarray, bits: int) -> list[int]:
     return words
 
 
-def _lit(value) -> str:
+def _lit(key: str, value) -> str:
+    """The Verilog literal of parameter `key`: file names (`...File`) are prefixed with the
+    top's MemPath, other strings quoted."""
     if isinstance(value, bool):
         return f"1'b{int(value)}"
     if isinstance(value, str):
-        return f'{{MemPath, "{value}"}}' if value else '""'
+        return f'{{MemPath, "{value}"}}' if value and key.endswith("File") else f'"{value}"'
     return str(int(value))
+
+
+def mem_style(depth: int, width: int) -> str:
+    """The `MemStyle` of a depth x width read-write memory, the `ram_style` attribute the RTL
+    puts on it: "auto" for one word (flip-flops), "distributed" (LUT RAM) below MIN_BRAM_BITS
+    bits or MIN_BRAM_DEPTH words, else "block". Synthesis follows it, so the block RAMs stay
+    for the weight ROMs and the resource estimate (`fpga_fit`) counts what is built; left to
+    itself, Yosys put each 84 x 23-bit membrane bank of a column-parallel conv into a block
+    RAM of its own (80 of them in the mnist5k CNN: 250 of 208 DP16KD)."""
+    if depth <= 1:
+        return "auto"
+    if depth * width < MIN_BRAM_BITS or depth < MIN_BRAM_DEPTH:
+        return "distributed"
+    return "block"
 
 
 def conv_taps(value, convs: int) -> list:
@@ -334,6 +359,7 @@ class _Builder:
             params["DspPe"] = dsp_pe
         if self.dsp_left is not None:
             self.dsp_left -= dsp_pe * ways * taps
+        params["MemStyle"] = mem_style(bank_slots, acc)
         if not output:
             theta = np.minimum(layer.theta.astype(np.int64), info.acc_bound + 1)
             self.mems[f"{prefix}_theta.mem"] = (acc, [int(v) for v in theta])
@@ -341,7 +367,7 @@ class _Builder:
         self._add(Stage(
             name=layer.name, kind="output" if output else "layer",
             module="ttfs_output_layer" if output else "ttfs_layer", source=self.source,
-            params=tuple((k, _lit(v)) for k, v in params.items()), neurons=channels * positions,
+            params=tuple((k, _lit(k, v)) for k, v in params.items()), neurons=channels * positions,
             channels=channels, lanes=lanes, groups=groups, positions=positions, cost=cost,
             drain=INTEGRATOR_DRAIN, out_idx_bits=clog2(channels * positions),
             out_code_bits=self.time_bits, acc_bits=acc, weight_words=len(rows),
@@ -362,10 +388,11 @@ class _Builder:
                       SlotBits=clog2(groups * positions), GroupBits=clog2(groups),
                       InHeight=h, InWidth=w, Size=layer.size, OutHeight=oh, OutWidth=ow,
                       TimeBits=self.time_bits, IdxBits=self.idx_bits,
-                      OutIdxBits=clog2(channels * positions), Ways=ways)
+                      OutIdxBits=clog2(channels * positions), Ways=ways,
+                      MemStyle=mem_style(groups * positions, lanes * (1 + self.time_bits)))
         self._add(Stage(
             name=layer.name, kind="pool", module="ttfs_pool", source=self.source,
-            params=tuple((k, _lit(v)) for k, v in params.items()),
+            params=tuple((k, _lit(k, v)) for k, v in params.items()),
             neurons=channels * positions, channels=channels, lanes=lanes, groups=groups,
             positions=positions, cost=1, drain=POOL_DRAIN,
             out_idx_bits=clog2(channels * positions), out_code_bits=self.time_bits, ways=ways))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ttfs.codegen import fpga_flow, tools
+from ttfs.codegen import fpga_flow, fpga_view, tools
 from ttfs.codegen.targets import ExportContext, fpga
 from ttfs.sdk import randnet, vectors
 
@@ -201,3 +201,33 @@ def test_syntax_error_is_a_flow_error(tmp_path):
     bad = _write(tmp_path, "bad.sv", MAC.replace("endmodule", "endmodul"))
     with pytest.raises(fpga_flow.FlowError, match="yosys"):
         fpga_flow.implement([bad], "mac", "ice40-hx8k", tmp_path / "build")
+
+
+@pytest.mark.slow
+def test_memory_styles_are_what_synthesis_builds(tmp_path, monkeypatch):
+    """Every membrane and pool memory is built as its `MemStyle` says (the resource estimate
+    counts block RAM by the same rule): the 1152-deep membranes of a conv in block RAM, the
+    288 x 5-bit pool window memory and the five 72-deep membrane banks of a column-parallel
+    conv in LUT RAM. Unguided, Yosys put such banks into a block RAM each."""
+    need_flow("lfe5u-25f")
+    monkeypatch.setitem(randnet.PLANS, "mem", ((1, 24, 24), (
+        ("conv", 2, 3, 1, 1), ("pool", 2), ("conv", 2, 5, 1, 2), ("dense", 4), ("output", 3))))
+    net = randnet.random_network(3, plan="mem")
+    out = tmp_path / "export"
+    fpga.emit(ExportContext(net=net, vectors=vectors.make(net, randnet.random_images(2, net, 2)),
+                            out=out, name="rnd", options={"num_pe": 1, "conv_taps": "1,row"}))
+    design = json.loads((out / "tb" / "design.json").read_text())
+    build = tmp_path / "build"
+    fpga_flow.implement([out / "rtl" / s for s in design["sources"]], design["top"],
+                        "lfe5u-25f", build, pnr=False)
+    plan = fpga_view.plan(net, "rnd", {"num_pe": 1, "conv_taps": "1,row"}, roms=False)
+    style = {s.name: s.mem_style for s in plan.stages}
+    assert style == {"conv0": "block", "pool1": "distributed", "conv2": "distributed",
+                     "fc3": "distributed", "out4": "distributed"}
+    built = {}
+    for line in (build / "synth.log").read_text().splitlines():
+        if line.startswith("mapping memory ") and ("u_pe.v_mem_q" in line or "pool" in line):
+            path, cell = line.split()[2], line.split()[-1]
+            stage = path.split(".u_dut.u_")[1].split(".")[0]
+            built.setdefault(stage, set()).add("block" if "16KD" in cell else "distributed")
+    assert built == {name: {kind} for name, kind in style.items()}

@@ -25,7 +25,8 @@ from pathlib import Path
 from ttfs.codegen import fpga_fit
 from ttfs.codegen.fpga_check import lint, simulate, synthesize, verify, yosys_check  # noqa: F401
 from ttfs.codegen.fpga_cycles import dense_cycles, predict_cycles, synaptic_ops
-from ttfs.codegen.fpga_view import DEFAULT_LANES, DEFAULT_NUM_PE, Plan, bits_for, plan, top_view  # noqa: F401
+from ttfs.codegen.fpga_view import DEFAULT_LANES, DEFAULT_NUM_PE, MIN_BRAM_BITS, MIN_BRAM_DEPTH, \
+    Plan, bits_for, plan, top_view  # noqa: F401
 from ttfs.codegen.jinja_env import render
 from ttfs.codegen.targets import ExportContext
 from ttfs.sdk import vectors as vectors_mod
@@ -93,4 +94,5 @@ def emit(ctx: ExportContext) -> None:
     }
     (tb / "design.json").write_text(json.dumps(design, indent=1) + "\n")
     (out / "README.md").write_text(render("hdl/README.md.j2", p=p, design=design,
-                                          n_vectors=len(ctx.vectors), margin=fpga_fit.MARGIN))
+                                          n_vectors=len(ctx.vectors), margin=fpga_fit.MARGIN,
+                                          min_bram=(MIN_BRAM_BITS, MIN_BRAM_DEPTH)))

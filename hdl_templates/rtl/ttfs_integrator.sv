@@ -66,7 +66,8 @@ module ttfs_integrator #(
   parameter     BiasFile        = "",
   parameter int Ways            = 1,    // events integrated together (dense only: 1 or 2)
   parameter int Taps            = 1,    // conv: kernel columns per cycle, 1 or ceil(K / Stride)
-  parameter int DspPe           = 1 << 20   // lanes p >= DspPe multiply in logic (ttfs_pe LutMul)
+  parameter int DspPe           = 1 << 20,  // lanes p >= DspPe multiply in logic (ttfs_pe LutMul)
+  parameter     MemStyle        = "auto"    // ram_style of every membrane bank (ttfs_pe)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -530,7 +531,8 @@ module ttfs_integrator #(
         .OperandBits (OperandBits),
         .AccBits     (AccBits),
         .Ways        (Ways),
-        .LutMul      (p >= DspPe)
+        .LutMul      (p >= DspPe),
+        .MemStyle    (MemStyle)
       ) u_pe (
         .clk_i,
         .rd_slot_i     (reading ? rd_bank_slot : slot),

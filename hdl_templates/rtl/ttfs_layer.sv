@@ -49,7 +49,8 @@ module ttfs_layer #(
   parameter int Ways            = 1,    // events per input handshake (dense only: 1 or 2)
   parameter int OutWays         = 1,    // events per output handshake (1 or 2)
   parameter int Taps            = 1,    // conv: kernel columns per cycle (ttfs_integrator)
-  parameter int DspPe           = 1 << 20   // lanes from DspPe on multiply in logic
+  parameter int DspPe           = 1 << 20,  // lanes from DspPe on multiply in logic
+  parameter     MemStyle        = "auto"    // ram_style of the membranes (ttfs_pe)
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -111,7 +112,8 @@ module ttfs_layer #(
     .BiasFile        (BiasFile),
     .Ways            (Ways),
     .Taps            (Taps),
-    .DspPe           (DspPe)
+    .DspPe           (DspPe),
+    .MemStyle        (MemStyle)
   ) u_integrator (
     .clk_i,
     .rst_ni,

@@ -23,7 +23,8 @@ module ttfs_output_layer #(
   parameter     WeightFile      = "",
   parameter     BiasFile        = "",
   parameter int Ways            = 1,    // events per input handshake (1 or 2)
-  parameter int DspPe           = 1 << 20   // lanes from DspPe on multiply in logic
+  parameter int DspPe           = 1 << 20,  // lanes from DspPe on multiply in logic
+  parameter     MemStyle        = "auto"    // ram_style of the membranes (ttfs_pe)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_ni,
@@ -68,7 +69,8 @@ module ttfs_output_layer #(
     .WeightFile      (WeightFile),
     .BiasFile        (BiasFile),
     .Ways            (Ways),
-    .DspPe           (DspPe)
+    .DspPe           (DspPe),
+    .MemStyle        (MemStyle)
   ) u_integrator (
     .clk_i,
     .rst_ni,

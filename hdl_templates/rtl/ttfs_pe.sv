@@ -28,7 +28,10 @@ module ttfs_pe #(
   parameter int OperandBits = 8,
   parameter int AccBits     = 24,
   parameter int Ways        = 1,   // products summed per cycle (events integrated together)
-  parameter bit LutMul      = 1'b0 // multipliers as adder trees in logic (see above)
+  parameter bit LutMul      = 1'b0, // multipliers as adder trees in logic (see above)
+  /* verilator lint_off UNUSEDPARAM */  // read by synthesis only (the ram_style attribute)
+  parameter     MemStyle    = "auto" // ram_style of the membranes: "block", "distributed", "auto"
+  /* verilator lint_on UNUSEDPARAM */
 ) (
   input  wire logic                          clk_i,
   input  wire logic [SlotBits-1:0]           rd_slot_i,
@@ -46,7 +49,7 @@ module ttfs_pe #(
   localparam int ProdBits = WeightBits + OperandBits + 1;
   localparam int SumBits  = (AccBits > ProdBits + 1) ? AccBits : ProdBits + 1;
 
-  logic signed [AccBits-1:0]    v_mem_q [0:Slots-1];
+  (* ram_style = MemStyle *) logic signed [AccBits-1:0] v_mem_q [0:Slots-1];
   logic [Ways*WeightBits-1:0]   weight_q;
   logic [Ways*OperandBits-1:0]  operand_q;
   logic [Ways*ProdBits-1:0]     prod_q;

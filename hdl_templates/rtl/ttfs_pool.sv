@@ -29,7 +29,10 @@ module ttfs_pool #(
   parameter int IdxBits    = 6,    // input index width
   parameter int OutIdxBits = 4,    // output index width
   parameter int OutWays    = 1,    // events per output handshake (1 or 2)
-  parameter int Ways       = 1     // events per input handshake (1 or 2)
+  parameter int Ways       = 1,    // events per input handshake (1 or 2)
+  /* verilator lint_off UNUSEDPARAM */  // read by synthesis only (the ram_style attribute)
+  parameter     MemStyle   = "auto" // ram_style of the window memory
+  /* verilator lint_on UNUSEDPARAM */
 ) (
   input  wire logic                  clk_i,
   input  wire logic                  rst_ni,
@@ -63,7 +66,7 @@ module ttfs_pool #(
   logic                      s1_q, s2_q, last_en_q;
   logic [SlotBits-1:0]       s1_slot_q, s2_slot_q, last_slot_q, rd_slot, read_slot;
   logic [GroupBits-1:0]      read_group;
-  logic [Lanes*Entry-1:0]    mem [0:Slots-1];
+  (* ram_style = MemStyle *) logic [Lanes*Entry-1:0] mem [0:Slots-1];
   logic [Lanes*Entry-1:0]    rd_q, base, word, last_word_q;
   logic [Slots-1:0]          started_q;
   logic                      read_started_q;
