@@ -194,8 +194,9 @@ def _lit(key: str, value) -> str:
 def mem_style(depth: int, width: int) -> str:
     """The `MemStyle` of a depth x width read-write memory, the `ram_style` attribute the RTL
     puts on it: "auto" for one word (flip-flops), "distributed" (LUT RAM) below MIN_BRAM_BITS
-    bits or MIN_BRAM_DEPTH words, else "block". Synthesis follows it, so the block RAMs stay
-    for the weight ROMs and the resource estimate (`fpga_fit`) counts what is built; left to
+    bits or MIN_BRAM_DEPTH words, else "block" (`_Builder.mem_style` asks for LUT RAM only on
+    a named ECP5). Synthesis follows it, so the block RAMs stay for the weight ROMs and the
+    resource estimate (`fpga_fit`), which counts by this rule, sees what is built; left to
     itself, Yosys put each 84 x 23-bit membrane bank of a column-parallel conv into a block
     RAM of its own (80 of them in the mnist5k CNN: 250 of 208 DP16KD)."""
     if depth <= 1:
@@ -260,13 +261,15 @@ class _Builder:
                               f"{self.fire!r}")
         self.time_bits = clog2(net.T)
         self.dsp_left = None   # DSP multipliers left (option dsp, or the named device's)
-        if "dsp" in options:
-            self.dsp_left = option_int(options, "dsp", 0, 0, 1 << 20)
-        elif options.get("device"):
+        self.lut_ram = False   # the named device has LUT RAM (ECP5; iCE40 has none)
+        if options.get("device"):
             from ttfs.codegen.fpga_flow import DEVICES
             dev = DEVICES.get(options["device"])
-            if dev is not None and dev.family == "ecp5":
+            self.lut_ram = dev is not None and dev.family == "ecp5"
+            if self.lut_ram and "dsp" not in options:
                 self.dsp_left = dsp_budget(dev.capacity["dsp"])
+        if "dsp" in options:
+            self.dsp_left = option_int(options, "dsp", 0, 0, 1 << 20)
         self.mems: dict[str, tuple[int, list[int]]] = {}
         self.stages: list[Stage] = []
         self.source, self.idx_bits, self.code_bits = "input", clog2(net.n_inputs), 8
@@ -280,6 +283,12 @@ class _Builder:
     def _set_table(self, fname: str, table: np.ndarray) -> None:
         self.table_file, self.table = fname, table
         self.mems[fname] = (bits_for(int(table.max())), [int(v) for v in table])
+
+    def mem_style(self, depth: int, width: int) -> str:
+        """`mem_style`, except that LUT RAM is only asked for on a named device that has it
+        (elsewhere small memories are left to the synthesis tool: iCE40 has no LUT RAM)."""
+        style = mem_style(depth, width)
+        return "auto" if style == "distributed" and not self.lut_ram else style
 
     def lanes_for(self, channels: int) -> int:
         return channels if self.num_pe == "all" else min(self.num_pe, channels)
@@ -359,7 +368,7 @@ class _Builder:
             params["DspPe"] = dsp_pe
         if self.dsp_left is not None:
             self.dsp_left -= dsp_pe * ways * taps
-        params["MemStyle"] = mem_style(bank_slots, acc)
+        params["MemStyle"] = self.mem_style(bank_slots, acc)
         if not output:
             theta = np.minimum(layer.theta.astype(np.int64), info.acc_bound + 1)
             self.mems[f"{prefix}_theta.mem"] = (acc, [int(v) for v in theta])
@@ -389,7 +398,8 @@ class _Builder:
                       InHeight=h, InWidth=w, Size=layer.size, OutHeight=oh, OutWidth=ow,
                       TimeBits=self.time_bits, IdxBits=self.idx_bits,
                       OutIdxBits=clog2(channels * positions), Ways=ways,
-                      MemStyle=mem_style(groups * positions, lanes * (1 + self.time_bits)))
+                      MemStyle=self.mem_style(groups * positions,
+                                              lanes * (1 + self.time_bits)))
         self._add(Stage(
             name=layer.name, kind="pool", module="ttfs_pool", source=self.source,
             params=tuple((k, _lit(k, v)) for k, v in params.items()),
