@@ -111,7 +111,8 @@ module ttfs_integrator #(
   // register driving every block RAM of a wide ROM is a net across the whole chip (measured:
   // 16.5 ns of routing at 64 lanes x 2 ways). Every chunk is a memory loaded from the whole
   // WeightFile of which only its bits are read, so synthesis keeps just those columns.
-  localparam int ChunkBits = 16 * WeightBits;
+  localparam int ClusterLanes = 16;   // lanes per ROM chunk and per cluster of kept copies
+  localparam int ChunkBits = ClusterLanes * WeightBits;
   localparam int Chunks    = (WordBits + ChunkBits - 1) / ChunkBits;
 
   logic [NumPe*AccBits-1:0] bias_rom   [0:Groups-1];
@@ -473,7 +474,7 @@ module ttfs_integrator #(
   // taps' valid bits, bank slots and groups (s4, s5), the read slot's started bit and group
   // (the v_mem_o selects). Each net then reaches 16 lanes, not all of them (measured: the one
   // operand register of 128 lanes x 2 ways was a net of 20 ns of routing).
-  localparam int Clusters = (NumPe + 15) / 16;
+  localparam int Clusters = (NumPe + ClusterLanes - 1) / ClusterLanes;
   localparam int OpBits   = Ways * OperandBits;
   localparam int SlotW    = Taps * BankBits;
   logic [Clusters*OpBits-1:0]    c_operand_q;
@@ -507,7 +508,7 @@ module ttfs_integrator #(
   end
 
   for (genvar p = 0; p < NumPe; p++) begin : g_pe
-    localparam int C = p / 16;   // cluster
+    localparam int C = p / ClusterLanes;   // cluster
     logic [Taps*AccBits-1:0] mem;   // bank k at [k*AccBits +:]
     logic [GroupBits-1:0]    grp, read_grp;
     assign grp      = c_s5_grp_q[C*GroupBits +: GroupBits];
