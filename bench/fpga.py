@@ -59,8 +59,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import queue
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -329,12 +331,13 @@ def place(row: Row, folder: Path, design: dict, device: str, args) -> None:
 def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None:
     """`ttfs-verify --sim SIM --no-synth` of `folder`'s export over its first n vectors (the
     corner vectors first) in chunks of `args.chunk` vectors, each chunk cached by the RTL, the
-    simulator(s) and its vector range, so that a stopped run keeps what it checked. A chunk is
-    a copy of the export (one folder per `sim`, so the simulator builds once; separate `sim`
-    values may run at the same time) holding that range of vectors.npz and of tb/design.json's
-    per-vector lists; ttfs-verify also repeats a chunk's first 8 vectors with random input gaps
-    and output back-pressure. `args.max_cycles` (for a slow simulator) keeps only those of the
-    first n vectors whose predicted cycles are at most that. Returns {"sim", "ok", "vectors"
+    simulator(s) and its vector range, so that a stopped run keeps what it checked; `args.jobs`
+    chunks run at once. A chunk runs in a copy of the export (one folder per `sim` and job
+    slot, so the simulator builds once per slot; separate `sim` values may run at the same
+    time) holding that range of vectors.npz and of tb/design.json's per-vector lists;
+    ttfs-verify also repeats a chunk's first 8 vectors with random input gaps and output
+    back-pressure. `args.max_cycles` (for a slow simulator) keeps only those of the first n
+    vectors whose predicted cycles are at most that. Returns {"sim", "ok", "vectors"
     (checked), "asked", "corners", "images", "max_cycles", "cases" (per simulator: passed,
     failed), "first_divergence" (vector numbers of the whole export), "seconds", "load"}, or
     None when nothing was checked."""
@@ -353,21 +356,28 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
                               for f in folder.glob(f"bitexact/{key}-{sim}-*.json")),
                              key=lambda c: c["range"][0]), kind, sim, n, args.max_cycles)
     size = max(1, args.chunk or n)
-    chunks = []
-    for a in range(0, len(picked), size):
-        b = min(len(picked), a + size)
-        rows = picked[a:b]
+    slots: queue.Queue[int] = queue.Queue()     # copies of the export, one per running chunk
+    for slot in range(args.jobs):
+        slots.put(slot)
+
+    def check(a: int) -> dict:
+        rows = picked[a:a + size]
         tag = (f"{rows[0]}-{rows[-1] + 1}" if rows[-1] - rows[0] + 1 == len(rows) else
                hashlib.sha256(rows.tobytes()).hexdigest()[:12])
         cache = folder / "bitexact" / f"{key}-{sim}-{tag}.json"
         if not cache.exists():
             cache.parent.mkdir(exist_ok=True)
-            result = _verify_chunk(folder, design, arrays, rows, sim, args)
+            slot = slots.get()
+            try:
+                result = _verify_chunk(folder, design, arrays, rows, sim, slot, args)
+            finally:
+                slots.put(slot)
             cache.write_text(json.dumps(dict(result, asked=len(picked),
                                              max_cycles=args.max_cycles), indent=1))
-        chunks.append(json.loads(cache.read_text()))
-        if not chunks[-1]["ok"]:
-            break                                # the first divergence is what matters
+        return json.loads(cache.read_text())
+
+    with ThreadPoolExecutor(args.jobs) as pool:   # _merge stops at the first failed chunk
+        chunks = list(pool.map(check, range(0, len(picked), size)))
     return _merge(chunks, kind, sim, len(picked), args.max_cycles)
 
 
@@ -402,10 +412,11 @@ def _merge(chunks: list[dict], kind: np.ndarray, sim: str, asked: int,
 
 
 def _verify_chunk(folder: Path, design: dict, arrays: dict, rows: np.ndarray, simulator: str,
-                  args) -> dict:
+                  slot: int, args) -> dict:
     """ttfs-verify --sim SIMULATOR --no-synth of the vectors `rows` of `folder`'s export (see
-    `bit_exact`)."""
-    out, sim = folder / "export", folder / f"sim-{simulator}"
+    `bit_exact`) in the export's copy number `slot` (one per chunk running at once)."""
+    out = folder / "export"
+    sim = folder / (f"sim-{simulator}" + (f"-{slot}" if slot else ""))
     total = len(arrays["inputs"])
     if not (sim / "rtl").exists() or rtl_key(sim, design) != rtl_key(out, design):
         shutil.rmtree(sim, ignore_errors=True)
@@ -417,7 +428,7 @@ def _verify_chunk(folder: Path, design: dict, arrays: dict, rows: np.ndarray, si
     (sim / "tb" / "design.json").write_text(json.dumps(part, indent=1) + "\n")
     log(f"{folder.parent.name} {folder.name}: ttfs-verify --sim {simulator}, vectors "
         f"{rows[0]}..{rows[-1]} ({len(rows)}, {sum(part['predicted_cycles']):,} cycles) ...")
-    report = sim.parent / f"verify-{simulator}.json"
+    report = sim.parent / f"verify-{sim.name}.json"
     report.unlink(missing_ok=True)
     load0, t0 = loadavg(), time.monotonic()
     res = run([sys.executable, "-m", "ttfs.codegen.verify_cli", str(sim), "--sim", simulator,
@@ -640,6 +651,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=25,
                     help="--bit-exact checks this many vectors per ttfs-verify run (each "
                          "chunk's result is kept; default 25)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="--bit-exact runs this many chunks at once, each in its own copy of "
+                         "the export (default 1; one core each)")
     ap.add_argument("--max-cycles", type=int, default=0, metavar="C",
                     help="--bit-exact: only the vectors whose predicted cycles are <= C (a "
                          "subset for a slow simulator; default 0: all)")
