@@ -667,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, help="write the results section into this file")
     ap.add_argument("--note", default="", help="a sentence printed under the command line")
     args = ap.parse_args(argv)
+    if args.jobs < 1 or args.chunk < 0:
+        ap.error("--jobs must be at least 1 and --chunk at least 0")
     args.work = args.work.resolve()
     args.pnr_args = shlex.split(args.pnr_args)
     args.commit, args.pythonpath = (None, None) if args.saved else snapshot(args.commit,
