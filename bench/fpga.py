@@ -54,12 +54,13 @@ import hashlib
 import io
 import json
 import os
+import queue
 import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
-import queue
+import threading
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -360,12 +361,16 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     for slot in range(args.jobs):
         slots.put(slot)
 
-    def check(a: int) -> dict:
+    failed = threading.Event()                  # the first divergence is what matters
+
+    def check(a: int) -> dict | None:
         rows = picked[a:a + size]
         tag = (f"{rows[0]}-{rows[-1] + 1}" if rows[-1] - rows[0] + 1 == len(rows) else
                hashlib.sha256(rows.tobytes()).hexdigest()[:12])
         cache = folder / "bitexact" / f"{key}-{sim}-{tag}.json"
         if not cache.exists():
+            if failed.is_set():
+                return None                      # not started: after a failed chunk
             cache.parent.mkdir(exist_ok=True)
             slot = slots.get()
             try:
@@ -374,10 +379,13 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
                 slots.put(slot)
             cache.write_text(json.dumps(dict(result, asked=len(picked),
                                              max_cycles=args.max_cycles), indent=1))
-        return json.loads(cache.read_text())
+        result = json.loads(cache.read_text())
+        if not result["ok"]:
+            failed.set()
+        return result
 
     with ThreadPoolExecutor(args.jobs) as pool:   # _merge stops at the first failed chunk
-        chunks = list(pool.map(check, range(0, len(picked), size)))
+        chunks = [c for c in pool.map(check, range(0, len(picked), size)) if c]
     return _merge(chunks, kind, sim, len(picked), args.max_cycles)
 
 
