@@ -332,8 +332,9 @@ def place(row: Row, folder: Path, design: dict, device: str, args) -> None:
 def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None:
     """`ttfs-verify --sim SIM --no-synth` of `folder`'s export over its first n vectors (the
     corner vectors first) in chunks of `args.chunk` vectors, each chunk cached by the RTL, the
-    simulator(s) and its vector range, so that a stopped run keeps what it checked; `args.jobs`
-    chunks run at once. A chunk runs in a copy of the export (one folder per `sim` and job
+    simulator(s) and its vector range, so that a stopped run keeps what it checked (vectors that
+    passed in an earlier run's chunks, of any size, are not run again); `args.jobs` chunks run
+    at once. A chunk runs in a copy of the export (one folder per `sim` and job
     slot, so the simulator builds once per slot; separate `sim` values may run at the same
     time) holding that range of vectors.npz and of tb/design.json's per-vector lists;
     ttfs-verify also repeats a chunk's first 8 vectors with random input gaps and output
@@ -352,10 +353,13 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     if args.max_cycles:
         picked = picked[np.asarray(design["predicted_cycles"][:n]) <= args.max_cycles]
     key = rtl_key(out, design)
+    earlier = [json.loads(f.read_text()) for f in folder.glob(f"bitexact/{key}-{sim}-*.json")]
     if args.saved:                               # whatever chunks earlier runs left
-        return _merge(sorted((json.loads(f.read_text())
-                              for f in folder.glob(f"bitexact/{key}-{sim}-*.json")),
-                             key=lambda c: c["range"][0]), kind, sim, n, args.max_cycles)
+        return _merge(sorted(earlier, key=lambda c: c["range"][0]), kind, sim, n,
+                      args.max_cycles)
+    wanted = set(picked.tolist())               # passed chunks of any size are not rerun
+    kept = [c for c in earlier if c["ok"] and set(_rows(c)) <= wanted]
+    picked = picked[~np.isin(picked, [i for c in kept for i in _rows(c)])]
     size = max(1, args.chunk or n)
     slots: queue.Queue[int] = queue.Queue()     # copies of the export, one per running chunk
     for slot in range(args.jobs):
@@ -377,7 +381,7 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
                 result = _verify_chunk(folder, design, arrays, rows, sim, slot, args)
             finally:
                 slots.put(slot)
-            cache.write_text(json.dumps(dict(result, asked=len(picked),
+            cache.write_text(json.dumps(dict(result, asked=len(wanted),
                                              max_cycles=args.max_cycles), indent=1))
         result = json.loads(cache.read_text())
         if not result["ok"]:
@@ -386,7 +390,13 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
 
     with ThreadPoolExecutor(args.jobs) as pool:   # _merge stops at the first failed chunk
         chunks = [c for c in pool.map(check, range(0, len(picked), size)) if c]
-    return _merge(chunks, kind, sim, len(picked), args.max_cycles)
+    return _merge(sorted(kept + chunks, key=lambda c: c["range"][0]), kind, sim,
+                  len(wanted), args.max_cycles)
+
+
+def _rows(chunk: dict) -> list[int]:
+    """The vector numbers a cached chunk checked."""
+    return chunk.get("rows") or list(range(*chunk["range"]))
 
 
 def _merge(chunks: list[dict], kind: np.ndarray, sim: str, asked: int,
@@ -397,7 +407,7 @@ def _merge(chunks: list[dict], kind: np.ndarray, sim: str, asked: int,
         return None
     asked = chunks[0].get("asked", asked)
     max_cycles = chunks[0].get("max_cycles", max_cycles)
-    done = np.concatenate([np.asarray(c.get("rows") or range(*c["range"]), int) for c in chunks])
+    done = np.concatenate([np.asarray(_rows(c), int) for c in chunks])
     cases: dict[str, dict] = {}
     for c in chunks:
         for case in c["cases"]:
@@ -408,7 +418,7 @@ def _merge(chunks: list[dict], kind: np.ndarray, sim: str, asked: int,
     bad = next((c for c in chunks if not c["ok"]), None)
     div = dict(bad["first_divergence"] or {}) if bad else None
     if div and "sample" in div:
-        div["sample"] = (bad.get("rows") or list(range(*bad["range"])))[div["sample"]]
+        div["sample"] = _rows(bad)[div["sample"]]
     return {"sim": sim, "ok": bad is None, "vectors": len(done), "asked": asked,
             "corners": int(np.sum(kind[done] == "corner")),
             "images": int(np.sum(kind[done] == "image")), "max_cycles": max_cycles,
