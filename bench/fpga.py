@@ -565,8 +565,9 @@ def details(rows: list[Row]) -> list[str]:
                 + ".")
         for b in r.bit_exact if isinstance(r.bit_exact, list) else []:
             lines.append(f"- {r.network} {r.config}, bit-exact: {exact_text(b)} "
-                         f"({b['seconds']:,.0f} s of ttfs-verify in {b['chunks']} runs, 5-min "
-                         f"load {b['load'][0][1]}-{b['load'][1][1]}).")
+                         f"({b['seconds']:,.0f} s of ttfs-verify in {b['chunks']} "
+                         f"run{'s' * (b['chunks'] != 1)}, 5-min load "
+                         f"{b['load'][0][1]}-{b['load'][1][1]}).")
     return lines
 
 
