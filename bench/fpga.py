@@ -334,9 +334,9 @@ def bit_exact(folder: Path, design: dict, n: int, sim: str, args) -> dict | None
     corner vectors first) in chunks of `args.chunk` vectors, each chunk cached by the RTL, the
     simulator(s) and its vector range, so that a stopped run keeps what it checked (vectors that
     passed in an earlier run's chunks, of any size, are not run again); `args.jobs` chunks run
-    at once. A chunk runs in a copy of the export (one folder per `sim` and job
-    slot, so the simulator builds once per slot; separate `sim` values may run at the same
-    time) holding that range of vectors.npz and of tb/design.json's per-vector lists;
+    at once. A chunk runs in a copy of the export (one folder per `sim` and job slot, so the
+    simulator builds once per slot; separate `sim` values may run at the same time) holding
+    that range of vectors.npz and of tb/design.json's per-vector lists;
     ttfs-verify also repeats a chunk's first 8 vectors with random input gaps and output
     back-pressure. `args.max_cycles` (for a slow simulator) keeps only those of the first n
     vectors whose predicted cycles are at most that. Returns {"sim", "ok", "vectors"
